@@ -1,0 +1,188 @@
+// Package tests runs the built distribution (bin/otelcol-fabric) the way a user
+// does: validate and components subcommands, and a collector process that is
+// sent real OTLP data and stopped with SIGTERM. `make test` builds the binary
+// first and passes its path in FABRIC_BIN.
+package tests
+
+import (
+	"bytes"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// repoRoot is the repository root, whatever directory `go test` runs in.
+func repoRoot(t testing.TB) string {
+	_, file, _, ok := runtime.Caller(0)
+	require.True(t, ok)
+	return filepath.Dir(filepath.Dir(file))
+}
+
+// fabricBin returns the binary under test. Outside `make test` (FABRIC_BIN
+// unset) the tests that need it are skipped; when FABRIC_BIN is set it must
+// exist, so `make test` can never pass without running them.
+func fabricBin(t testing.TB) string {
+	t.Helper()
+	bin := os.Getenv("FABRIC_BIN")
+	if bin == "" {
+		t.Skip("FABRIC_BIN is not set: run `make test` to build bin/otelcol-fabric and run the tests against it")
+	}
+	_, err := os.Stat(bin)
+	require.NoError(t, err, "FABRIC_BIN=%s", bin)
+	return bin
+}
+
+// runBin runs a short subcommand of the binary to completion.
+func runBin(t testing.TB, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(fabricBin(t), args...)
+	cmd.Dir = repoRoot(t)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// collector is a running otelcol-fabric process on free loopback ports.
+type collector struct {
+	t          testing.TB
+	cmd        *exec.Cmd
+	output     *syncBuffer
+	done       chan struct{}
+	exitErr    error
+	GRPC       string // OTLP/gRPC host:port
+	HTTP       string // OTLP/HTTP host:port
+	Health     string // health_check host:port
+	Metrics    string // the collector's own Prometheus metrics host:port
+	DataDir    string // where the file exporters write
+	terminated bool
+}
+
+// startCollector starts the binary with args (nil: the embedded default
+// configuration) and the FABRIC_* environment pointing every listener at a
+// free port and the data directory at a temporary one; it returns once
+// health_check reports the collector ready.
+func startCollector(t testing.TB, args ...string) *collector {
+	t.Helper()
+	c := &collector{
+		t:       t,
+		output:  &syncBuffer{},
+		done:    make(chan struct{}),
+		GRPC:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		HTTP:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Health:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Metrics: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		DataDir: t.TempDir(),
+	}
+	_, metricsPort, _ := net.SplitHostPort(c.Metrics)
+	c.cmd = exec.Command(fabricBin(t), args...)
+	c.cmd.Dir = repoRoot(t)
+	c.cmd.Env = append(os.Environ(),
+		"FABRIC_OTLP_GRPC_ENDPOINT="+c.GRPC,
+		"FABRIC_OTLP_HTTP_ENDPOINT="+c.HTTP,
+		"FABRIC_HEALTH_ENDPOINT="+c.Health,
+		"FABRIC_METRICS_HOST=127.0.0.1",
+		"FABRIC_METRICS_PORT="+metricsPort,
+		"FABRIC_DATA_DIR="+c.DataDir,
+	)
+	c.cmd.Stdout = c.output
+	c.cmd.Stderr = c.output
+	require.NoError(t, c.cmd.Start())
+	go func() {
+		c.exitErr = c.cmd.Wait()
+		close(c.done)
+	}()
+	t.Cleanup(func() {
+		if !c.terminated {
+			_ = c.cmd.Process.Kill()
+			<-c.done
+		}
+		if t.Failed() {
+			t.Logf("collector output:\n%s", c.output.String())
+		}
+	})
+	c.waitHealthy()
+	return c
+}
+
+func (c *collector) waitHealthy() {
+	c.t.Helper()
+	client := &http.Client{Timeout: time.Second}
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		select {
+		case <-c.done:
+			c.t.Fatalf("collector exited before becoming healthy: %v\n%s", c.exitErr, c.output.String())
+		default:
+		}
+		resp, err := client.Get("http://" + c.Health + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	c.t.Fatalf("collector not healthy on %s after 60s\n%s", c.Health, c.output.String())
+}
+
+// terminate sends SIGTERM and returns the exit code.
+func (c *collector) terminate() int {
+	c.t.Helper()
+	c.terminated = true
+	require.NoError(c.t, c.cmd.Process.Signal(syscall.SIGTERM))
+	select {
+	case <-c.done:
+	case <-time.After(60 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		c.t.Fatalf("collector did not stop within 60s of SIGTERM\n%s", c.output.String())
+	}
+	if c.exitErr == nil {
+		return 0
+	}
+	if ee, ok := c.exitErr.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	c.t.Fatalf("waiting for collector: %v", c.exitErr)
+	return -1
+}
+
+// syncBuffer collects a process's output from two pipes at once.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+func itoa(i int) string { return strconv.Itoa(i) }
