@@ -2,7 +2,7 @@
 
 module github.com/otelcol-fabric/otelcol-fabric/cmd/otelcol-fabric
 
-go 1.26.0
+go 1.24.0
 
 require (
 	github.com/open-telemetry/opentelemetry-collector-contrib/connector/routingconnector v0.145.0
