@@ -6,6 +6,7 @@ package tests
 
 import (
 	"bytes"
+	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -13,7 +14,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
-	"strconv"
 	"sync"
 	"syscall"
 	"testing"
@@ -160,7 +160,8 @@ func (c *collector) terminate() int {
 	if c.exitErr == nil {
 		return 0
 	}
-	if ee, ok := c.exitErr.(*exec.ExitError); ok {
+	var ee *exec.ExitError
+	if errors.As(c.exitErr, &ee) {
 		return ee.ExitCode()
 	}
 	c.t.Fatalf("waiting for collector: %v", c.exitErr)
@@ -184,5 +185,3 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.buf.String()
 }
-
-func itoa(i int) string { return strconv.Itoa(i) }
