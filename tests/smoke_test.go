@@ -9,7 +9,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"sort"
 	"sync"
 	"testing"
 	"time"
@@ -37,9 +36,9 @@ import (
 )
 
 const (
-	smokeSpans   = 300
+	smokeSpans   = 3000
 	smokeSeries  = 40
-	smokeLogs    = 300
+	smokeLogs    = 3000
 	smokeService = "fabric-smoke"
 )
 
@@ -86,12 +85,9 @@ func TestSmokeLocal(t *testing.T) {
 			// processor and the file exporters' buffers.
 			require.Equal(t, 0, col.terminate(), "exit code after SIGTERM")
 
-			spans := readTraces(t, filepath.Join(col.DataDir, "traces.jsonl"), run)
-			assert.Equal(t, seq(smokeSpans), spans, "span indexes found in traces.jsonl")
-			series := readMetrics(t, filepath.Join(col.DataDir, "metrics.jsonl"), run)
-			assert.Equal(t, seq(smokeSeries), series, "counter series found in metrics.jsonl")
-			logs := readLogs(t, filepath.Join(col.DataDir, "logs.jsonl"), run)
-			assert.Equal(t, seq(smokeLogs), logs, "log indexes found in logs.jsonl")
+			assertEveryIndexOnce(t, "traces.jsonl spans", smokeSpans, readTraces(t, filepath.Join(col.DataDir, "traces.jsonl"), run))
+			assertEveryIndexOnce(t, "metrics.jsonl series", smokeSeries, readMetrics(t, filepath.Join(col.DataDir, "metrics.jsonl"), run))
+			assertEveryIndexOnce(t, "logs.jsonl records", smokeLogs, readLogs(t, filepath.Join(col.DataDir, "logs.jsonl"), run))
 
 			// The debug exporter reported each signal at basic verbosity.
 			out := col.output.String()
@@ -111,7 +107,10 @@ func sendSpans(ctx context.Context, t *testing.T, protocol string, col *collecto
 		exp, err = otlptracehttp.New(ctx, otlptracehttp.WithEndpoint(col.HTTP), otlptracehttp.WithInsecure())
 	}
 	require.NoError(t, err)
-	tp := sdktrace.NewTracerProvider(sdktrace.WithBatcher(exp, sdktrace.WithMaxExportBatchSize(64)), sdktrace.WithResource(res))
+	// The queue holds every span, so that the SDK itself never drops one.
+	tp := sdktrace.NewTracerProvider(
+		sdktrace.WithBatcher(exp, sdktrace.WithMaxQueueSize(smokeSpans), sdktrace.WithMaxExportBatchSize(256)),
+		sdktrace.WithResource(res))
 	tracer := tp.Tracer("smoke")
 	for i := range smokeSpans {
 		_, span := tracer.Start(ctx, "GET /checkout")
@@ -154,7 +153,9 @@ func sendLogs(ctx context.Context, t *testing.T, protocol string, col *collector
 		exp, err = otlploghttp.New(ctx, otlploghttp.WithEndpoint(col.HTTP), otlploghttp.WithInsecure())
 	}
 	require.NoError(t, err)
-	lp := sdklog.NewLoggerProvider(sdklog.WithProcessor(sdklog.NewBatchProcessor(exp)), sdklog.WithResource(res))
+	lp := sdklog.NewLoggerProvider(
+		sdklog.WithProcessor(sdklog.NewBatchProcessor(exp, sdklog.WithMaxQueueSize(smokeLogs), sdklog.WithExportMaxBatchSize(256))),
+		sdklog.WithResource(res))
 	logger := lp.Logger("smoke")
 	for i := range smokeLogs {
 		var r otellog.Record
@@ -225,7 +226,6 @@ func readTraces(t *testing.T, path, run string) []int {
 			}
 		}
 	})
-	sort.Ints(got)
 	return got
 }
 
@@ -252,7 +252,6 @@ func readMetrics(t *testing.T, path, run string) []int {
 			}
 		}
 	})
-	sort.Ints(got)
 	return got
 }
 
@@ -275,7 +274,6 @@ func readLogs(t *testing.T, path, run string) []int {
 			}
 		}
 	})
-	sort.Ints(got)
 	return got
 }
 
@@ -287,10 +285,35 @@ func mustStr(m pcommon.Map, key string) string {
 	return v.Str()
 }
 
-func seq(n int) []int {
-	s := make([]int, n)
-	for i := range s {
-		s[i] = i
+// assertEveryIndexOnce checks that got holds each of 0..n-1 exactly once,
+// reporting what is missing or doubled rather than the whole list.
+func assertEveryIndexOnce(t *testing.T, what string, n int, got []int) {
+	t.Helper()
+	count := make([]int, n)
+	var missing, doubled, unknown []int
+	for _, i := range got {
+		if i < 0 || i >= n {
+			unknown = append(unknown, i)
+			continue
+		}
+		count[i]++
+	}
+	for i, c := range count {
+		switch {
+		case c == 0:
+			missing = append(missing, i)
+		case c > 1:
+			doubled = append(doubled, i)
+		}
+	}
+	assert.Empty(t, missing, "%s: %d of %d missing (first: %v)", what, len(missing), n, head(missing))
+	assert.Empty(t, doubled, "%s: %d doubled (first: %v)", what, len(doubled), head(doubled))
+	assert.Empty(t, unknown, "%s: indexes out of range", what)
+}
+
+func head(s []int) []int {
+	if len(s) > 10 {
+		return s[:10]
 	}
 	return s
 }
