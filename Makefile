@@ -29,7 +29,8 @@ NOSUMDB    := GOSUMDB=off GOFLAGS=-mod=mod
 VERSION    := $(shell cat VERSION)
 COMMIT     := $(shell git rev-parse --verify -q HEAD 2>/dev/null || echo unknown)
 BUILD_TIME  = $(shell date -u $(if $(SOURCE_DATE_EPOCH),-d @$(SOURCE_DATE_EPOCH)) +%Y-%m-%dT%H:%M:%SZ)
-LDFLAGS     = -s -w -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildTime=$(BUILD_TIME)
+STAMP_PKG  := github.com/otelcol-fabric/otelcol-fabric/internal/buildinfo
+LDFLAGS     = -s -w -X $(STAMP_PKG).Version=$(VERSION) -X $(STAMP_PKG).Commit=$(COMMIT) -X $(STAMP_PKG).BuildTime=$(BUILD_TIME)
 
 # Every input of the binary: Go sources of both modules (tests excluded), module
 # files, and the embedded configuration.

@@ -14,17 +14,7 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/otelcol-fabric/otelcol-fabric/configs"
-)
-
-// Build stamps, set by the Makefile with
-//
-//	-ldflags "-X main.version=... -X main.commit=... -X main.buildTime=..."
-//
-// A binary built without them reports these placeholders.
-var (
-	version   = "0.0.0-dev"
-	commit    = "unknown"
-	buildTime = "unknown"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/buildinfo"
 )
 
 // Resource attribute keys under which the collector's own telemetry carries
@@ -35,16 +25,17 @@ const (
 )
 
 // fabricSettings applies what every otelcol-fabric binary adds to the
-// generated settings: the stamped version, the embedded default configuration
+// generated settings: the stamped version (internal/buildinfo), the embedded default configuration
 // and the converter that puts the build stamps on the collector's own telemetry.
 func fabricSettings(set otelcol.CollectorSettings) otelcol.CollectorSettings {
-	set.BuildInfo.Version = version
+	set.BuildInfo.Version = buildinfo.Version
 	resolver := &set.ConfigProviderSettings.ResolverSettings
 	if len(resolver.URIs) == 0 {
 		// Only a default: any --config or --set flag replaces it.
 		resolver.URIs = []string{"yaml:" + configs.Local}
 	}
-	resolver.ConverterFactories = append(resolver.ConverterFactories, newBuildStampConverterFactory(commit, buildTime))
+	resolver.ConverterFactories = append(resolver.ConverterFactories,
+		newBuildStampConverterFactory(buildinfo.Commit, buildinfo.BuildTime))
 	return set
 }
 
@@ -52,7 +43,8 @@ func fabricSettings(set otelcol.CollectorSettings) otelcol.CollectorSettings {
 // the commit, the build time and the collector release the binary is built on.
 func newFabricCommand(set otelcol.CollectorSettings) *cobra.Command {
 	cmd := otelcol.NewCommand(set)
-	cmd.SetVersionTemplate(versionText(set.BuildInfo.Command, version, commit, buildTime, collectorVersion()))
+	cmd.SetVersionTemplate(versionText(set.BuildInfo.Command, buildinfo.Version, buildinfo.Commit,
+		buildinfo.BuildTime, collectorVersion()))
 	return cmd
 }
 

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/otelcol-fabric/otelcol-fabric/configs"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/buildinfo"
 )
 
 func convert(t *testing.T, in map[string]any) *confmap.Conf {
@@ -53,7 +54,7 @@ func TestFabricSettingsDefaults(t *testing.T) {
 	assert.True(t, strings.HasPrefix(uri, "yaml:"))
 	assert.Equal(t, configs.Local, strings.TrimPrefix(uri, "yaml:"), "the default is the embedded configs/local.yaml")
 	assert.Len(t, set.ConfigProviderSettings.ResolverSettings.ConverterFactories, 1)
-	assert.Equal(t, version, set.BuildInfo.Version)
+	assert.Equal(t, buildinfo.Version, set.BuildInfo.Version)
 
 	given := fabricSettings(otelcol.CollectorSettings{ConfigProviderSettings: otelcol.ConfigProviderSettings{
 		ResolverSettings: confmap.ResolverSettings{URIs: []string{"file:/etc/otelcol/config.yaml"}},
