@@ -1,0 +1,176 @@
+package versionstampprocessor // import "github.com/otelcol-fabric/otelcol-fabric/processors/versionstampprocessor"
+
+import (
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/mod/semver"
+)
+
+// field is one of the three facts a resource is stamped with.
+type field int
+
+const (
+	fieldVersion field = iota
+	fieldCommit
+	fieldBuildTime
+	numFields
+)
+
+var fields = [numFields]field{fieldVersion, fieldCommit, fieldBuildTime}
+
+// name is the field's name in telemetry and in the catalog file.
+func (f field) name() string {
+	switch f {
+	case fieldVersion:
+		return "version"
+	case fieldCommit:
+		return "commit"
+	default:
+		return "build_time"
+	}
+}
+
+func fieldByConfigName(name string) field {
+	switch {
+	case strings.HasSuffix(name, "version"):
+		return fieldVersion
+	case strings.HasSuffix(name, "commit"):
+		return fieldCommit
+	default:
+		return fieldBuildTime
+	}
+}
+
+// Unix seconds accepted as a build time: 2000-01-01 to 2100-01-01. Anything
+// outside is far more likely a mistake (milliseconds, a counter) than a build.
+const (
+	minUnixBuildTime = 946684800
+	maxUnixBuildTime = 4102444800
+)
+
+var (
+	errEmpty       = errors.New("empty value")
+	errNotSemver   = errors.New("not a semantic version (MAJOR.MINOR.PATCH[-pre][+build], a leading v allowed)")
+	errNotCommit   = errors.New("not a commit SHA (7 to 40 hex characters)")
+	errNotDateTime = errors.New("not a build time (RFC 3339, or Unix seconds between 2000 and 2100)")
+)
+
+// normalize validates a value of the field and returns the form it is written
+// in: versions as given (trimmed), commits in lower case, build times as RFC
+// 3339 in UTC.
+func (f field) normalize(raw string) (string, error) {
+	s := strings.TrimSpace(raw)
+	if s == "" {
+		return "", errEmpty
+	}
+	switch f {
+	case fieldVersion:
+		return s, validateVersion(s)
+	case fieldCommit:
+		return normalizeCommit(s)
+	default:
+		return normalizeBuildTime(s)
+	}
+}
+
+func validateVersion(s string) error {
+	v := s
+	if v[0] != 'v' {
+		v = "v" + v
+	}
+	// semver.IsValid accepts the shorthands v1 and v1.2; a version stamped at
+	// build time has all three parts.
+	if !semver.IsValid(v) || strings.Count(strings.SplitN(strings.SplitN(v, "-", 2)[0], "+", 2)[0], ".") != 2 {
+		return errNotSemver
+	}
+	return nil
+}
+
+func normalizeCommit(s string) (string, error) {
+	if len(s) < 7 || len(s) > 40 {
+		return "", errNotCommit
+	}
+	lower := true
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= '0' && c <= '9', c >= 'a' && c <= 'f':
+		case c >= 'A' && c <= 'F':
+			lower = false
+		default:
+			return "", errNotCommit
+		}
+	}
+	if !lower {
+		return strings.ToLower(s), nil
+	}
+	return s, nil
+}
+
+func normalizeBuildTime(s string) (string, error) {
+	if isDigits(s) {
+		secs, err := strconv.ParseInt(s, 10, 64)
+		if err != nil || secs < minUnixBuildTime || secs > maxUnixBuildTime {
+			return "", errNotDateTime
+		}
+		return time.Unix(secs, 0).UTC().Format(time.RFC3339), nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, s)
+	if err != nil {
+		return "", errNotDateTime
+	}
+	if t.Location() == time.UTC && strings.HasSuffix(s, "Z") && !strings.Contains(s, ".") {
+		return s, nil // already canonical: no allocation
+	}
+	return t.UTC().Format(time.RFC3339), nil
+}
+
+func isDigits(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return s != ""
+}
+
+// imageTagFacts reads a container image tag: a semantic version gives the
+// version; a commit-like tag the commit. Commit-like is hex, 7 to 40
+// characters, with a sha-, git- or g prefix, or with at least one letter (so
+// that date tags such as 20261124 are not taken for commits).
+func imageTagFacts(tag string) (f field, value string, ok bool) {
+	tag = strings.TrimSpace(tag)
+	if validateVersion(nonEmpty(tag)) == nil {
+		return fieldVersion, tag, true
+	}
+	for _, prefix := range []string{"sha-", "git-", "g"} {
+		if rest, found := strings.CutPrefix(tag, prefix); found {
+			if c, err := normalizeCommit(rest); err == nil {
+				return fieldCommit, c, true
+			}
+		}
+	}
+	if c, err := normalizeCommit(tag); err == nil && (len(c) == 40 || strings.ContainsAny(c, "abcdef")) {
+		return fieldCommit, c, true
+	}
+	return 0, "", false
+}
+
+func nonEmpty(s string) string {
+	if s == "" {
+		return "-" // fails every check
+	}
+	return s
+}
+
+// describe is how an invalid value is named in errors: quoted and bounded.
+func describe(f field, raw string, err error) error {
+	if len(raw) > 64 {
+		raw = raw[:64] + "..."
+	}
+	return fmt.Errorf("%s %q: %w", f.name(), raw, err)
+}
