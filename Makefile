@@ -12,6 +12,11 @@ SHELL := /bin/bash
 .DEFAULT_GOAL := build
 
 GO         ?= go
+# One set of build flags for every go command here (build, test, vet), so that
+# the tests reuse the packages the binary build compiled instead of compiling
+# the whole collector a second time: a static binary, reproducible paths.
+export CGO_ENABLED := 0
+export GOFLAGS     := $(strip $(GOFLAGS) $(if $(findstring -trimpath,$(GOFLAGS)),,-trimpath))
 OCB_VERSION := v0.145.0
 TOOLS_DIR  := $(CURDIR)/.tools
 OCB        ?= $(TOOLS_DIR)/ocb-$(OCB_VERSION)
@@ -47,7 +52,7 @@ build: $(BIN)
 $(BIN): $(SOURCES) .build/stamp
 	@mkdir -p $(@D)
 	@echo ">> building $@ $(VERSION) ($(COMMIT))"
-	cd $(DIST_DIR) && CGO_ENABLED=0 $(GO) build -trimpath -ldflags "$(LDFLAGS)" -o $(CURDIR)/$@ .
+	cd $(DIST_DIR) && $(GO) build -ldflags "$(LDFLAGS)" -o $(CURDIR)/$@ .
 
 # Rewritten only when the version or commit changes, so that a new commit
 # relinks the binary with its SHA and nothing else does.

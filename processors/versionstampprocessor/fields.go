@@ -7,7 +7,6 @@ import (
 	"strings"
 	"time"
 
-	"golang.org/x/mod/semver"
 )
 
 // field is one of the three facts a resource is stamped with.
@@ -77,17 +76,71 @@ func (f field) normalize(raw string) (string, error) {
 	}
 }
 
+// validateVersion checks s against Semantic Versioning 2.0.0
+// (MAJOR.MINOR.PATCH[-pre][+build], all three numbers required, no leading
+// zeros), with an optional leading v. It does not allocate: it runs on every
+// resource of the fast path.
 func validateVersion(s string) error {
-	v := s
-	if v[0] != 'v' {
-		v = "v" + v
+	s = strings.TrimPrefix(s, "v")
+	for part := 0; part < 3; part++ {
+		n := 0
+		for n < len(s) && s[n] >= '0' && s[n] <= '9' {
+			n++
+		}
+		if n == 0 || (n > 1 && s[0] == '0') {
+			return errNotSemver
+		}
+		s = s[n:]
+		if part < 2 {
+			if s == "" || s[0] != '.' {
+				return errNotSemver
+			}
+			s = s[1:]
+		}
 	}
-	// semver.IsValid accepts the shorthands v1 and v1.2; a version stamped at
-	// build time has all three parts.
-	if !semver.IsValid(v) || strings.Count(strings.SplitN(strings.SplitN(v, "-", 2)[0], "+", 2)[0], ".") != 2 {
+	if rest, ok := strings.CutPrefix(s, "-"); ok {
+		var err error
+		if s, err = semverIdentifiers(rest, true); err != nil {
+			return err
+		}
+	}
+	if rest, ok := strings.CutPrefix(s, "+"); ok {
+		var err error
+		if s, err = semverIdentifiers(rest, false); err != nil {
+			return err
+		}
+	}
+	if s != "" {
 		return errNotSemver
 	}
 	return nil
+}
+
+// semverIdentifiers consumes dot-separated identifiers ([0-9A-Za-z-]+) up to a
+// '+' or the end; pre-release numeric identifiers must not have leading zeros.
+func semverIdentifiers(s string, preRelease bool) (string, error) {
+	for {
+		n, numeric := 0, true
+		for n < len(s) && s[n] != '.' && s[n] != '+' {
+			c := s[n]
+			switch {
+			case c >= '0' && c <= '9':
+			case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c == '-':
+				numeric = false
+			default:
+				return "", errNotSemver
+			}
+			n++
+		}
+		if n == 0 || (preRelease && numeric && n > 1 && s[0] == '0') {
+			return "", errNotSemver
+		}
+		s = s[n:]
+		if s == "" || s[0] == '+' {
+			return s, nil
+		}
+		s = s[1:] // '.'
+	}
 }
 
 func normalizeCommit(s string) (string, error) {

@@ -56,6 +56,9 @@ type stamper struct {
 	sources     []origin
 	aliases     [numFields][]string
 	aliasSet    map[string]struct{}
+	// aliasFilter[len(key)%64] has bit key[0]%64 set for every alias, so that
+	// most attribute keys are ruled out without hashing them.
+	aliasFilter [64]uint64
 	keepAliases bool
 	override    bool
 	unknown     string
@@ -103,6 +106,7 @@ func newStamper(set processor.Settings, cfg *Config) (*stamper, error) {
 		s.rawKeys[f] = s.keys[f] + cfg.RawSuffix
 		for _, a := range s.aliases[f] {
 			s.aliasSet[a] = struct{}{}
+			s.aliasFilter[len(a)%64] |= 1 << (a[0] % 64)
 		}
 		for o := range numOrigins {
 			s.valueAttrs[f][o] = metric.WithAttributeSet(attribute.NewSet(
@@ -234,10 +238,7 @@ func (s *stamper) stamp(res pcommon.Resource, c *counts) {
 		s.stampField(attrs, field(f), c, &hit)
 	}
 	if !s.keepAliases && len(s.aliasSet) > 0 {
-		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
-			_, isAlias := s.aliasSet[k]
-			return isAlias
-		})
+		attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return s.isAlias(k) })
 	}
 	s.stampCollector(attrs)
 }
@@ -260,12 +261,18 @@ func (s *stamper) alreadyStamped(attrs pcommon.Map) bool {
 	}
 	clean := true
 	attrs.Range(func(k string, _ pcommon.Value) bool {
-		if _, isAlias := s.aliasSet[k]; isAlias {
-			clean = false
-		}
+		clean = !s.isAlias(k)
 		return clean
 	})
 	return clean
+}
+
+func (s *stamper) isAlias(k string) bool {
+	if k == "" || s.aliasFilter[len(k)%64]&(1<<(k[0]%64)) == 0 {
+		return false
+	}
+	_, ok := s.aliasSet[k]
+	return ok
 }
 
 // catalogHit caches one resource's catalog lookup across its three fields.
