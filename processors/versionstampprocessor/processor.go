@@ -50,12 +50,12 @@ func originOf(source string) origin {
 // stamper holds everything the per-resource path needs, resolved from the
 // config once at creation.
 type stamper struct {
-	logger      *zap.Logger
-	keys        [numFields]string
-	rawKeys     [numFields]string
-	sources     []origin
-	aliases     [numFields][]string
-	aliasSet    map[string]struct{}
+	logger   *zap.Logger
+	keys     [numFields]string
+	rawKeys  [numFields]string
+	sources  []origin
+	aliases  [numFields][]string
+	aliasSet map[string]struct{}
 	// aliasFilter[len(key)%64] has bit key[0]%64 set for every alias, so that
 	// most attribute keys are ruled out without hashing them.
 	aliasFilter [64]uint64
