@@ -13,7 +13,6 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"sync"
 	"syscall"
 	"testing"
@@ -22,11 +21,13 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// repoRoot is the repository root, whatever directory `go test` runs in.
+// repoRoot is the repository root: `go test` runs a package's tests in the
+// package's directory, tests/. (runtime.Caller would not do: the Makefile
+// builds with -trimpath.)
 func repoRoot(t testing.TB) string {
-	_, file, _, ok := runtime.Caller(0)
-	require.True(t, ok)
-	return filepath.Dir(filepath.Dir(file))
+	wd, err := os.Getwd()
+	require.NoError(t, err)
+	return filepath.Dir(wd)
 }
 
 // fabricBin returns the binary under test. Outside `make test` (FABRIC_BIN
