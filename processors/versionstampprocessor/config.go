@@ -3,6 +3,7 @@ package versionstampprocessor // import "github.com/otelcol-fabric/otelcol-fabri
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -137,7 +138,7 @@ func (cfg *Config) Validate() error {
 	seen := map[string]bool{}
 	for i, s := range cfg.Sources {
 		switch {
-		case !contains(knownSources, s):
+		case !slices.Contains(knownSources, s):
 			errs = append(errs, fmt.Errorf("sources[%d]: unknown source %q (valid: %s)", i, s, strings.Join(knownSources, ", ")))
 		case seen[s]:
 			errs = append(errs, fmt.Errorf("sources[%d]: %q is listed twice", i, s))
@@ -206,15 +207,6 @@ func (cfg *Config) Validate() error {
 func isValid(s string) bool {
 	for _, f := range fields {
 		if _, err := f.normalize(s); err == nil {
-			return true
-		}
-	}
-	return false
-}
-
-func contains(list []string, s string) bool {
-	for _, v := range list {
-		if v == s {
 			return true
 		}
 	}
