@@ -12,10 +12,23 @@ import (
 	"go.opentelemetry.io/collector/processor/processorhelper/xprocessorhelper"
 	"go.opentelemetry.io/collector/processor/xprocessor"
 
+	"github.com/otelcol-fabric/otelcol-fabric/internal/sharedcomponent"
 	"github.com/otelcol-fabric/otelcol-fabric/processors/versionstampprocessor/internal/metadata"
 )
 
 var processorCapabilities = consumer.Capabilities{MutatesData: true}
+
+// stampers holds one stamper per component configuration (the collector
+// passes the same *Config to every pipeline of a component ID, as contrib's
+// shared receivers rely on), shared by every signal: one catalog watcher, one
+// set of counts.
+var stampers sharedcomponent.Map[*Config, *stamper]
+
+func sharedStamper(set processor.Settings, cfg *Config) (*sharedcomponent.Component[*stamper], error) {
+	return stampers.LoadOrStore(cfg,
+		func() (*stamper, error) { return newStamper(set, cfg) },
+		(*stamper).start, (*stamper).shutdown)
+}
 
 // NewFactory returns the versionstamp processor factory.
 func NewFactory() xprocessor.Factory {
@@ -71,41 +84,41 @@ func createDefaultConfig() component.Config {
 }
 
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
-	s, err := newStamper(set, cfg.(*Config))
+	s, err := sharedStamper(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewTraces(ctx, set, cfg, next, s.processTraces,
+	return processorhelper.NewTraces(ctx, set, cfg, next, s.Value.processTraces,
 		processorhelper.WithCapabilities(processorCapabilities),
-		processorhelper.WithStart(s.start), processorhelper.WithShutdown(s.shutdown))
+		processorhelper.WithStart(s.Start), processorhelper.WithShutdown(s.Shutdown))
 }
 
 func createMetrics(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Metrics) (processor.Metrics, error) {
-	s, err := newStamper(set, cfg.(*Config))
+	s, err := sharedStamper(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewMetrics(ctx, set, cfg, next, s.processMetrics,
+	return processorhelper.NewMetrics(ctx, set, cfg, next, s.Value.processMetrics,
 		processorhelper.WithCapabilities(processorCapabilities),
-		processorhelper.WithStart(s.start), processorhelper.WithShutdown(s.shutdown))
+		processorhelper.WithStart(s.Start), processorhelper.WithShutdown(s.Shutdown))
 }
 
 func createLogs(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Logs) (processor.Logs, error) {
-	s, err := newStamper(set, cfg.(*Config))
+	s, err := sharedStamper(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewLogs(ctx, set, cfg, next, s.processLogs,
+	return processorhelper.NewLogs(ctx, set, cfg, next, s.Value.processLogs,
 		processorhelper.WithCapabilities(processorCapabilities),
-		processorhelper.WithStart(s.start), processorhelper.WithShutdown(s.shutdown))
+		processorhelper.WithStart(s.Start), processorhelper.WithShutdown(s.Shutdown))
 }
 
 func createProfiles(ctx context.Context, set processor.Settings, cfg component.Config, next xconsumer.Profiles) (xprocessor.Profiles, error) {
-	s, err := newStamper(set, cfg.(*Config))
+	s, err := sharedStamper(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	return xprocessorhelper.NewProfiles(ctx, set, cfg, next, s.processProfiles,
+	return xprocessorhelper.NewProfiles(ctx, set, cfg, next, s.Value.processProfiles,
 		xprocessorhelper.WithCapabilities(processorCapabilities),
-		xprocessorhelper.WithStart(s.start), xprocessorhelper.WithShutdown(s.shutdown))
+		xprocessorhelper.WithStart(s.Start), xprocessorhelper.WithShutdown(s.Shutdown))
 }

@@ -387,10 +387,14 @@ func (s *stamper) fromKubernetes(attrs pcommon.Map, f field, c *counts) string {
 	}
 	for _, k := range keys {
 		v, ok := attrs.Get(k)
-		if !ok || v.Str() == "" {
+		if !ok {
 			continue
 		}
-		norm, err := f.normalize(v.Str())
+		raw := v.AsString()
+		if raw == "" {
+			continue
+		}
+		norm, err := f.normalize(raw)
 		if err != nil {
 			c.invalid[f][originKubernetes]++
 			continue
@@ -402,7 +406,7 @@ func (s *stamper) fromKubernetes(attrs pcommon.Map, f field, c *counts) string {
 	}
 	for _, k := range s.k8s.ImageTagKeys {
 		if v, ok := attrs.Get(k); ok {
-			if tf, value, ok := imageTagFacts(v.Str()); ok && tf == f {
+			if tf, value, ok := imageTagFacts(v.AsString()); ok && tf == f {
 				return value
 			}
 		}
