@@ -19,6 +19,17 @@ type Map[K comparable, V any] struct {
 	m  map[K]*Component[V]
 }
 
+// Get returns the live instance for key, if there is one.
+func (m *Map[K, V]) Get(key K) (V, bool) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c, ok := m.m[key]; ok {
+		return c.Value, true
+	}
+	var zero V
+	return zero, false
+}
+
 // Component is one shared instance.
 type Component[V any] struct {
 	Value V

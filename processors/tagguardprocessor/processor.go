@@ -1,0 +1,293 @@
+package tagguardprocessor // import "github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor"
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pprofile"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor/internal/metadata"
+)
+
+// scope indexes, in knownScopes order.
+type scope int
+
+const (
+	sResource scope = iota
+	sSpan
+	sSpanEvent
+	sDatapoint
+	sLog
+	sLogBody
+	sProfileSample
+	numScopes
+)
+
+type signal int
+
+const (
+	sigTraces signal = iota
+	sigMetrics
+	sigLogs
+	sigProfiles
+	numSignals
+)
+
+var signalNames = [numSignals]string{"traces", "metrics", "logs", "profiles"}
+
+// guard is one tagguard processor instance, shared by every signal it is
+// configured for (the factory creates one per component ID).
+type guard struct {
+	logger   *zap.Logger
+	observe  bool
+	matchers [numScopes]*matcher // nil: scope has no rules
+	caps     map[string]*valueCap
+	overflow string
+	series   *seriesTracker // nil: no series limit
+	report   *reporter
+	tb       *metadata.TelemetryBuilder
+
+	droppedAttrs [numSignals][numScopes]metric.AddOption
+	cappedAttrs  [numSignals]metric.AddOption
+	modeAttrs    metric.AddOption
+	now          func() time.Time
+}
+
+func newGuard(set processor.Settings, cfg *Config) (*guard, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("tagguard: telemetry: %w", err)
+	}
+	g := &guard{
+		logger:   set.Logger,
+		observe:  cfg.Mode == modeObserve,
+		caps:     map[string]*valueCap{},
+		overflow: cfg.OverflowValue,
+		tb:       tb,
+		now:      time.Now,
+	}
+	for i, name := range knownScopes {
+		rules, ok := cfg.Scopes[name]
+		if !ok {
+			continue
+		}
+		m, err := newMatcher(cfg, rules)
+		if err != nil {
+			return nil, fmt.Errorf("scopes::%s: %w", name, err)
+		}
+		if m.active {
+			g.matchers[i] = m
+		}
+	}
+	for key, n := range cfg.MaxValuesPerKey {
+		g.caps[cfg.resolve(key)] = newValueCap(n, cfg.ValuesWindow)
+	}
+	if cfg.Metrics.MaxSeriesPerMetric > 0 {
+		g.series = newSeriesTracker(cfg.Metrics)
+	}
+	g.report = newReporter(set.Logger, cfg.Report, cfg.Mode)
+	mode := attribute.String("mode", cfg.Mode)
+	g.modeAttrs = metric.WithAttributeSet(attribute.NewSet(mode))
+	for sig := range numSignals {
+		g.cappedAttrs[sig] = metric.WithAttributeSet(attribute.NewSet(mode, attribute.String("signal", signalNames[sig])))
+		for sc := range numScopes {
+			g.droppedAttrs[sig][sc] = metric.WithAttributeSet(attribute.NewSet(mode,
+				attribute.String("signal", signalNames[sig]), attribute.String("scope", knownScopes[sc])))
+		}
+	}
+	return g, nil
+}
+
+func (g *guard) start(context.Context, component.Host) error {
+	g.report.start()
+	return nil
+}
+
+func (g *guard) shutdown(context.Context) error {
+	g.report.stop()
+	g.tb.Shutdown()
+	return nil
+}
+
+// batch accumulates one call's counts, recorded once at the end.
+type batch struct {
+	dropped [numScopes]int64
+	capped  int64
+	folded  int64
+	now     int64
+	offenders
+}
+
+func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
+	for sc := range numScopes {
+		if n := b.dropped[sc]; n > 0 {
+			g.tb.ProcessorTagguardAttributesDropped.Add(ctx, n, g.droppedAttrs[sig][sc])
+		}
+	}
+	if b.capped > 0 {
+		g.tb.ProcessorTagguardValuesCapped.Add(ctx, b.capped, g.cappedAttrs[sig])
+	}
+	if b.folded > 0 {
+		g.tb.ProcessorTagguardDatapointsFolded.Add(ctx, b.folded, g.modeAttrs)
+	}
+	if g.series != nil && sig == sigMetrics {
+		g.tb.ProcessorTagguardSeriesTracked.Record(ctx, g.series.tracked())
+	}
+	g.report.merge(&b.offenders)
+}
+
+// guardMap applies a scope's rules and the value caps to one attribute map.
+func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
+	m := g.matchers[sc]
+	if m == nil && len(g.caps) == 0 {
+		return
+	}
+	if g.observe {
+		attrs.Range(func(k string, v pcommon.Value) bool {
+			if m != nil && !m.keep(k) {
+				b.dropped[sc]++
+				b.offenders.key(k)
+				return true
+			}
+			if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
+				b.capped++
+				b.offenders.key(k)
+			}
+			return true
+		})
+		return
+	}
+	attrs.RemoveIf(func(k string, v pcommon.Value) bool {
+		if m != nil && !m.keep(k) {
+			b.dropped[sc]++
+			b.offenders.key(k)
+			return true
+		}
+		if len(g.caps) > 0 {
+			if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
+				b.capped++
+				b.offenders.key(k)
+				v.SetStr(g.overflow)
+			}
+		}
+		return false
+	})
+}
+
+// guardResource applies the resource scope and notes the service for the report.
+func (g *guard) guardResource(res pcommon.Resource, b *batch) {
+	attrs := res.Attributes()
+	if v, ok := attrs.Get("service.name"); ok {
+		b.offenders.service = v.Str()
+	} else {
+		b.offenders.service = ""
+	}
+	g.guardMap(attrs, sResource, b)
+}
+
+func (g *guard) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	b := batch{now: g.now().UnixNano()}
+	for _, rs := range td.ResourceSpans().All() {
+		g.guardResource(rs.Resource(), &b)
+		spanRules := g.matchers[sSpan] != nil || len(g.caps) > 0
+		eventRules := g.matchers[sSpanEvent] != nil || len(g.caps) > 0
+		if !spanRules && !eventRules {
+			continue
+		}
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, span := range ss.Spans().All() {
+				if spanRules {
+					g.guardMap(span.Attributes(), sSpan, &b)
+				}
+				if eventRules {
+					for _, ev := range span.Events().All() {
+						g.guardMap(ev.Attributes(), sSpanEvent, &b)
+					}
+				}
+			}
+		}
+	}
+	g.finish(ctx, sigTraces, &b)
+	return td, nil
+}
+
+func (g *guard) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+	b := batch{now: g.now().UnixNano()}
+	logRules := g.matchers[sLog] != nil || len(g.caps) > 0
+	bodyRules := g.matchers[sLogBody] != nil
+	for _, rl := range ld.ResourceLogs().All() {
+		g.guardResource(rl.Resource(), &b)
+		if !logRules && !bodyRules {
+			continue
+		}
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				if logRules {
+					g.guardMap(lr.Attributes(), sLog, &b)
+				}
+				if bodyRules && lr.Body().Type() == pcommon.ValueTypeMap {
+					g.guardMap(lr.Body().Map(), sLogBody, &b)
+				}
+			}
+		}
+	}
+	g.finish(ctx, sigLogs, &b)
+	return ld, nil
+}
+
+func (g *guard) processProfiles(ctx context.Context, pd pprofile.Profiles) (pprofile.Profiles, error) {
+	b := batch{now: g.now().UnixNano()}
+	for _, rp := range pd.ResourceProfiles().All() {
+		g.guardResource(rp.Resource(), &b)
+	}
+	if m := g.matchers[sProfileSample]; m != nil {
+		g.guardProfileSamples(pd, m, &b)
+	}
+	g.finish(ctx, sigProfiles, &b)
+	return pd, nil
+}
+
+// guardProfileSamples filters sample attributes. They are indices into the
+// batch's shared attribute table, so each table entry is judged once.
+func (g *guard) guardProfileSamples(pd pprofile.Profiles, m *matcher, b *batch) {
+	dict := pd.Dictionary()
+	table := dict.AttributeTable()
+	strs := dict.StringTable()
+	keep := make([]bool, table.Len())
+	for i, kv := range table.All() {
+		idx := int(kv.KeyStrindex())
+		keep[i] = idx < 0 || idx >= strs.Len() || m.keep(strs.At(idx))
+	}
+	dropIdx := func(idx int32) bool {
+		drop := idx >= 0 && int(idx) < len(keep) && !keep[idx]
+		if drop {
+			b.dropped[sProfileSample]++
+			b.offenders.key(strs.At(int(table.At(int(idx)).KeyStrindex())))
+		}
+		return drop
+	}
+	for _, rp := range pd.ResourceProfiles().All() {
+		for _, sp := range rp.ScopeProfiles().All() {
+			for _, p := range sp.Profiles().All() {
+				for _, s := range p.Samples().All() {
+					if g.observe {
+						for _, idx := range s.AttributeIndices().All() {
+							dropIdx(idx)
+						}
+						continue
+					}
+					s.AttributeIndices().RemoveIf(dropIdx)
+				}
+			}
+		}
+	}
+}
