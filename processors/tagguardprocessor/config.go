@@ -77,8 +77,9 @@ type MetricsLimits struct {
 	MaxSeriesPerMetric int `mapstructure:"max_series_per_metric"`
 	// SeriesWindow frees the slot of a series that has not reported for this long.
 	SeriesWindow time.Duration `mapstructure:"series_window"`
-	// MaxMetrics bounds the number of metric streams tracked at once; streams
-	// past it are passed through untracked and counted.
+	// MaxMetrics bounds the number of metric streams tracked at once; data
+	// points of streams past it are passed through without a series limit and
+	// counted (otelcol_processor_tagguard_metrics_untracked).
 	MaxMetrics int `mapstructure:"max_metrics"`
 	// MaxFoldedSeries bounds, per metric, the cumulative series whose last
 	// value is remembered so that folding them preserves totals.

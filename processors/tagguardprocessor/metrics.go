@@ -87,6 +87,7 @@ type seriesTracker struct {
 
 	streams   map[uint64]*stream
 	total     int64 // series tracked over all streams
+	untracked int64 // data points not tracked since the last report
 	lastSweep int64
 }
 
@@ -118,10 +119,6 @@ func newSeriesTracker(cfg MetricsLimits) *seriesTracker {
 		seed:       maphash.MakeSeed(),
 		streams:    map[uint64]*stream{},
 	}
-}
-
-func (t *seriesTracker) tracked() int64 {
-	return t.total
 }
 
 // maybeSweep forgets streams and series that stopped reporting, at most a few
@@ -231,6 +228,7 @@ func mix(x uint64) uint64 {
 func (t *seriesTracker) limit(m pmetric.Metric, key uint64, now int64, observe bool) int64 {
 	st := t.stream(key, now)
 	if st == nil {
+		t.untracked += int64(dataPointCount(m)) // reported by the caller
 		return 0
 	}
 	var f folder
@@ -438,4 +436,20 @@ func (f *folder) stamp(st *stream, cumulative bool, dp stampable) {
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(f.ts)
 	dp.Attributes().PutBool(overflowKey, true)
+}
+
+func dataPointCount(m pmetric.Metric) int {
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		return m.Gauge().DataPoints().Len()
+	case pmetric.MetricTypeSum:
+		return m.Sum().DataPoints().Len()
+	case pmetric.MetricTypeHistogram:
+		return m.Histogram().DataPoints().Len()
+	case pmetric.MetricTypeExponentialHistogram:
+		return m.ExponentialHistogram().DataPoints().Len()
+	case pmetric.MetricTypeSummary:
+		return m.Summary().DataPoints().Len()
+	}
+	return 0
 }

@@ -140,7 +140,12 @@ func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
 		g.tb.ProcessorTagguardDatapointsFolded.Add(ctx, b.folded, g.modeAttrs)
 	}
 	if g.series != nil && sig == sigMetrics {
-		g.tb.ProcessorTagguardSeriesTracked.Record(ctx, g.series.tracked())
+		// processMetrics holds the tracker's lock until it returns.
+		g.tb.ProcessorTagguardSeriesTracked.Record(ctx, g.series.total)
+		if n := g.series.untracked; n > 0 {
+			g.series.untracked = 0
+			g.tb.ProcessorTagguardMetricsUntracked.Add(ctx, n)
+		}
 	}
 	g.report.merge(&b.offenders)
 }

@@ -28,6 +28,7 @@ type TelemetryBuilder struct {
 	registrations                      []metric.Registration
 	ProcessorTagguardAttributesDropped metric.Int64Counter
 	ProcessorTagguardDatapointsFolded  metric.Int64Counter
+	ProcessorTagguardMetricsUntracked  metric.Int64Counter
 	ProcessorTagguardSeriesTracked     metric.Int64Gauge
 	ProcessorTagguardValuesCapped      metric.Int64Counter
 }
@@ -70,6 +71,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorTagguardDatapointsFolded, err = builder.meter.Int64Counter(
 		"otelcol_processor_tagguard_datapoints_folded",
 		metric.WithDescription("Metric data points folded into their metric's overflow series (otel.metric.overflow=true) because the metric reached max_series_per_metric. [Development]"),
+		metric.WithUnit("{datapoints}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTagguardMetricsUntracked, err = builder.meter.Int64Counter(
+		"otelcol_processor_tagguard_metrics_untracked",
+		metric.WithDescription("Data points of metric streams passed through without a series limit because metrics::max_metrics streams were already tracked. [Development]"),
 		metric.WithUnit("{datapoints}"),
 	)
 	errs = errors.Join(errs, err)

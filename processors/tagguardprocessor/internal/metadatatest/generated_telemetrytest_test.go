@@ -21,12 +21,16 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.ProcessorTagguardAttributesDropped.Add(context.Background(), 1)
 	tb.ProcessorTagguardDatapointsFolded.Add(context.Background(), 1)
+	tb.ProcessorTagguardMetricsUntracked.Add(context.Background(), 1)
 	tb.ProcessorTagguardSeriesTracked.Record(context.Background(), 1)
 	tb.ProcessorTagguardValuesCapped.Add(context.Background(), 1)
 	AssertEqualProcessorTagguardAttributesDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTagguardDatapointsFolded(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTagguardMetricsUntracked(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTagguardSeriesTracked(t, testTel,
