@@ -54,13 +54,22 @@ func (c *valueCap) admit(v pcommon.Value, now int64) bool {
 	return false
 }
 
-// offenders collects, within one batch and without allocating, which keys
-// were dropped or capped and for which service.
+// sampleEvery is the sampling rate of the offenders report: one dropped or
+// capped attribute in sampleEvery is attributed to its key and service. The
+// report ranks offenders; exact totals are in the telemetry counters.
+const sampleEvery = 8
+
+// offenders collects, within one batch and without allocating, a sample of
+// which keys were dropped or capped and for which service.
 type offenders struct {
-	service string
-	n       int
-	keys    [16]offense
-	other   int64
+	seen     uint64
+	res      pcommon.Map // the resource being processed
+	resolved bool        // service holds res's service.name
+	service  string
+	n        int
+	next     int // where the next offense is likely: items repeat their keys in order
+	keys     [16]offense
+	other    int64
 }
 
 type offense struct {
@@ -68,19 +77,55 @@ type offense struct {
 	count        int64
 }
 
+// resource sets the resource whose items follow; its service.name is read
+// only if one of its offenses is sampled.
+func (o *offenders) resource(res pcommon.Map) {
+	o.res, o.resolved = res, false
+}
+
 func (o *offenders) key(k string) {
+	o.seen++
+	if o.seen%sampleEvery == 1 {
+		o.record(k)
+	}
+}
+
+// keyFunc is key for a key that costs something to look up.
+func (o *offenders) keyFunc(k func() string) {
+	o.seen++
+	if o.seen%sampleEvery == 1 {
+		o.record(k())
+	}
+}
+
+func (o *offenders) record(k string) {
+	if !o.resolved {
+		o.resolved, o.service = true, ""
+		if v, ok := o.res.Get("service.name"); ok {
+			o.service = v.Str()
+		}
+	}
+	if o.next < o.n {
+		if e := &o.keys[o.next]; e.key == k && e.service == o.service {
+			e.count += sampleEvery
+			o.next = (o.next + 1) % o.n
+			return
+		}
+	}
 	for i := 0; i < o.n; i++ {
-		if o.keys[i].key == k && o.keys[i].service == o.service {
-			o.keys[i].count++
+		if e := &o.keys[i]; e.key == k && e.service == o.service {
+			e.count += sampleEvery
+			o.next = (i + 1) % o.n
 			return
 		}
 	}
 	if o.n < len(o.keys) {
-		o.keys[o.n] = offense{key: k, service: o.service, count: 1}
+		o.keys[o.n] = offense{key: k, service: o.service, count: sampleEvery}
 		o.n++
+		o.next = 0
 		return
 	}
-	o.other++
+	o.other += sampleEvery
 }
 
 // maxReportEntries bounds the reporter's memory between two log lines.
@@ -187,7 +232,8 @@ func (r *reporter) flush() {
 	}
 	r.logger.Warn("tagguard: attributes dropped or capped; top offending keys and services",
 		zap.String("mode", r.mode),
-		zap.Int64("total", total+other),
+		zap.Int64("sampled_total", total+other),
+		zap.Int("sampled_one_in", sampleEvery),
 		zap.Duration("interval", r.interval),
 		zap.Any("top_keys", topN(byKey, r.top)),
 		zap.Any("top_services", topN(bySvc, r.top)))

@@ -37,84 +37,124 @@ func compilePattern(p string) (pattern, error) {
 	return pattern{g: g}, nil
 }
 
+// Classes of exact keys.
+const (
+	clsDeny uint8 = 1 << iota
+	clsProtected
+	clsAllow
+)
+
+// maxLinear is the number of same-length exact keys looked up by comparing
+// them one by one; longer lists use a map.
+const maxLinear = 8
+
+type exactKey struct {
+	key string
+	cls uint8
+}
+
 // matcher decides, for one scope, whether an attribute key is kept. It is
 // immutable after construction and safe for concurrent use; matching a key
-// does not allocate.
+// does not allocate and, for exact keys, usually does not hash: keys are
+// found among the few configured keys of the same length.
 type matcher struct {
 	// active is false when the scope has no rules: every key is kept.
-	active bool
-	// denyExact are keys a deny entry names exactly (after alias
-	// resolution); they win even over protected keys.
-	denyExact   map[string]struct{}
+	active   bool
+	hasAllow bool
+	// byLen[len(key)%64] lists the exact keys (deny, protected, allow) of
+	// that length; a list longer than maxLinear is also in exact.
+	byLen [64][]exactKey
+	exact map[string]uint8
+
 	denyPrefix  []string
 	denyGlobs   []glob.Glob
-	protected   map[string]struct{}
-	hasAllow    bool
-	allowExact  map[string]struct{}
 	allowPrefix []string
 	allowGlobs  []glob.Glob
+
+	// exactOnly: no prefixes or globs, so the class of a key decides alone,
+	// by the precomputed decide table.
+	exactOnly bool
+	decide    [8]bool
 }
 
 func newMatcher(cfg *Config, rules ScopeRules) (*matcher, error) {
-	m := &matcher{
-		denyExact:  map[string]struct{}{},
-		protected:  map[string]struct{}{},
-		allowExact: map[string]struct{}{},
-		hasAllow:   len(rules.Allow) > 0,
-	}
+	m := &matcher{exact: map[string]uint8{}, hasAllow: len(rules.Allow) > 0}
 	m.active = len(rules.Allow) > 0 || len(rules.Deny) > 0
 	for _, k := range cfg.ProtectedKeys {
-		m.protected[cfg.resolve(k)] = struct{}{}
+		m.exact[cfg.resolve(k)] |= clsProtected
 	}
-	for _, raw := range rules.Deny {
-		p, err := compilePattern(cfg.resolve(raw))
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case p.exact != "":
-			m.denyExact[p.exact] = struct{}{}
-		case p.g == nil:
-			m.denyPrefix = append(m.denyPrefix, p.prefix)
-		default:
-			m.denyGlobs = append(m.denyGlobs, p.g)
+	for _, list := range []struct {
+		patterns []string
+		cls      uint8
+		prefixes *[]string
+		globs    *[]glob.Glob
+	}{
+		{rules.Deny, clsDeny, &m.denyPrefix, &m.denyGlobs},
+		{rules.Allow, clsAllow, &m.allowPrefix, &m.allowGlobs},
+	} {
+		for _, raw := range list.patterns {
+			p, err := compilePattern(cfg.resolve(raw))
+			if err != nil {
+				return nil, err
+			}
+			switch {
+			case p.exact != "":
+				m.exact[p.exact] |= list.cls
+			case p.g == nil:
+				*list.prefixes = append(*list.prefixes, p.prefix)
+			default:
+				*list.globs = append(*list.globs, p.g)
+			}
 		}
 	}
-	for _, raw := range rules.Allow {
-		p, err := compilePattern(cfg.resolve(raw))
-		if err != nil {
-			return nil, err
-		}
-		switch {
-		case p.exact != "":
-			m.allowExact[p.exact] = struct{}{}
-		case p.g == nil:
-			m.allowPrefix = append(m.allowPrefix, p.prefix)
-		default:
-			m.allowGlobs = append(m.allowGlobs, p.g)
-		}
+	for k, cls := range m.exact {
+		m.byLen[len(k)%64] = append(m.byLen[len(k)%64], exactKey{k, cls})
+	}
+	m.exactOnly = len(m.denyPrefix) == 0 && len(m.denyGlobs) == 0 && len(m.allowPrefix) == 0 && len(m.allowGlobs) == 0
+	for cls := range m.decide {
+		m.decide[cls] = m.keepSlow("", uint8(cls))
 	}
 	return m, nil
 }
 
-// keep reports whether the key survives the scope's rules.
+func (m *matcher) class(k string) uint8 {
+	cands := m.byLen[len(k)%64]
+	if len(cands) > maxLinear {
+		return m.exact[k]
+	}
+	for i := range cands {
+		if cands[i].key == k {
+			return cands[i].cls
+		}
+	}
+	return 0
+}
+
+// keep reports whether the key survives the scope's rules: an exact deny
+// removes it; a protected key stays; a deny pattern removes it; without an
+// allow list it stays; otherwise it stays if the allow list matches it.
 func (m *matcher) keep(k string) bool {
-	if _, denied := m.denyExact[k]; denied {
+	cls := m.class(k)
+	if m.exactOnly {
+		return m.decide[cls&7]
+	}
+	return m.keepSlow(k, cls)
+}
+
+func (m *matcher) keepSlow(k string, cls uint8) bool {
+	if cls&clsDeny != 0 {
 		return false
 	}
-	if _, ok := m.protected[k]; ok {
+	if cls&clsProtected != 0 {
 		return true
 	}
-	if matchAny(k, m.denyPrefix, m.denyGlobs) {
+	if (len(m.denyPrefix) > 0 || len(m.denyGlobs) > 0) && matchAny(k, m.denyPrefix, m.denyGlobs) {
 		return false
 	}
-	if !m.hasAllow {
+	if !m.hasAllow || cls&clsAllow != 0 {
 		return true
 	}
-	if _, ok := m.allowExact[k]; ok {
-		return true
-	}
-	return matchAny(k, m.allowPrefix, m.allowGlobs)
+	return (len(m.allowPrefix) > 0 || len(m.allowGlobs) > 0) && matchAny(k, m.allowPrefix, m.allowGlobs)
 }
 
 func matchAny(k string, prefixes []string, globs []glob.Glob) bool {

@@ -169,8 +169,12 @@ func (t *seriesTracker) stream(key uint64, now int64) *stream {
 // admit reports whether the series may pass as itself, registering it while
 // the stream has room.
 func (t *seriesTracker) admit(st *stream, h uint64, now int64) bool {
-	if _, ok := st.series[h]; ok {
-		st.series[h] = now
+	if seen, ok := st.series[h]; ok {
+		// Refresh the last-seen time only when it is noticeably old: a map
+		// write per data point would cost as much as the rest of the check.
+		if now-seen > t.window/32 {
+			st.series[h] = now
+		}
 		return true
 	}
 	if len(st.series) >= t.maxSeries && now-st.lastSweep > t.window/8 {

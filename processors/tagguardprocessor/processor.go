@@ -171,18 +171,32 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 		})
 		return
 	}
+	if len(g.caps) == 0 {
+		// The common case, kept lean: allow and deny lists only.
+		var dropped int64
+		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
+			// m.keep(k), by hand: the compiler does not inline it.
+			cls := m.class(k)
+			if m.exactOnly && m.decide[cls&7] || !m.exactOnly && m.keepSlow(k, cls) {
+				return false
+			}
+			dropped++
+			b.offenders.key(k)
+			return true
+		})
+		b.dropped[sc] += dropped
+		return
+	}
 	attrs.RemoveIf(func(k string, v pcommon.Value) bool {
 		if m != nil && !m.keep(k) {
 			b.dropped[sc]++
 			b.offenders.key(k)
 			return true
 		}
-		if len(g.caps) > 0 {
-			if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
-				b.capped++
-				b.offenders.key(k)
-				v.SetStr(g.overflow)
-			}
+		if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
+			b.capped++
+			b.offenders.key(k)
+			v.SetStr(g.overflow)
 		}
 		return false
 	})
@@ -191,11 +205,7 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 // guardResource applies the resource scope and notes the service for the report.
 func (g *guard) guardResource(res pcommon.Resource, b *batch) {
 	attrs := res.Attributes()
-	if v, ok := attrs.Get("service.name"); ok {
-		b.offenders.service = v.Str()
-	} else {
-		b.offenders.service = ""
-	}
+	b.offenders.resource(attrs)
 	g.guardMap(attrs, sResource, b)
 }
 
@@ -276,7 +286,7 @@ func (g *guard) guardProfileSamples(pd pprofile.Profiles, m *matcher, b *batch) 
 		drop := idx >= 0 && int(idx) < len(keep) && !keep[idx]
 		if drop {
 			b.dropped[sProfileSample]++
-			b.offenders.key(strs.At(int(table.At(int(idx)).KeyStrindex())))
+			b.offenders.keyFunc(func() string { return strs.At(int(table.At(int(idx)).KeyStrindex())) })
 		}
 		return drop
 	}

@@ -369,10 +369,13 @@ func TestOffendersAreLogged(t *testing.T) {
 	g, err := newGuard(set, cfg)
 	require.NoError(t, err)
 	td := ptrace.NewTraces()
-	for svc, n := range map[string]int{"checkout": 5, "search": 2} {
+	for _, svc := range []struct {
+		name  string
+		spans int
+	}{{"checkout", 50}, {"search", 10}} {
 		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.name", svc)
-		for range n {
+		rs.Resource().Attributes().PutStr("service.name", svc.name)
+		for range svc.spans {
 			s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
 			require.NoError(t, s.Attributes().FromRaw(map[string]any{"user.id": "u", "user.email": "e", "http.url": "/x"}))
 		}
@@ -383,8 +386,14 @@ func TestOffendersAreLogged(t *testing.T) {
 	entries := logs.FilterMessageSnippet("top offending keys").All()
 	require.Len(t, entries, 1)
 	fields := entries[0].ContextMap()
-	assert.Equal(t, int64(21), fields["total"])
-	assert.Equal(t, []any{map[string]any{"name": "checkout", "count": int64(15)}, map[string]any{"name": "search", "count": int64(6)}}, toAny(t, fields["top_services"]))
+	// 180 attributes dropped, one in sampleEvery sampled and scaled back.
+	assert.InDelta(t, 180, fields["sampled_total"], sampleEvery)
+	top := toAny(t, fields["top_services"])
+	require.Len(t, top, 2)
+	assert.Equal(t, "checkout", top[0].(map[string]any)["name"])
+	assert.InDelta(t, 150, top[0].(map[string]any)["count"], sampleEvery)
+	assert.Equal(t, "search", top[1].(map[string]any)["name"])
+	assert.InDelta(t, 30, top[1].(map[string]any)["count"], sampleEvery)
 	assert.Len(t, toAny(t, fields["top_keys"]), 2, "top is 2")
 
 	g.report.flush()
