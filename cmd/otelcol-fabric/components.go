@@ -27,6 +27,7 @@ import (
 	hostmetricsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver"
 	kubeletstatsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
+	tagguardprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor"
 	versionstampprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/versionstampprocessor"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
@@ -141,6 +142,7 @@ func components() (otelcol.Factories, error) {
 		filterprocessor.NewFactory(),
 		probabilisticsamplerprocessor.NewFactory(),
 		versionstampprocessor.NewFactory(),
+		tagguardprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -156,6 +158,7 @@ func components() (otelcol.Factories, error) {
 		filterprocessor.NewFactory().Type():               "github.com/open-telemetry/opentelemetry-collector-contrib/processor/filterprocessor v0.145.0",
 		probabilisticsamplerprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor v0.145.0",
 		versionstampprocessor.NewFactory().Type():         "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
+		tagguardprocessor.NewFactory().Type():             "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](

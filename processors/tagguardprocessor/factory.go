@@ -48,8 +48,11 @@ func createDefaultConfig() component.Config {
 			"service": "service.name",
 			"version": "service.version",
 			"commit":  "vcs.ref.head.revision",
+			"build":   "build.timestamp",
 		},
-		ProtectedKeys: []string{"service.name", "deployment.environment.name", "service.version", "vcs.ref.head.revision"},
+		// The correlation keys, and the build time versionstamp writes with
+		// the version and commit: one value per build, so no cardinality risk.
+		ProtectedKeys: []string{"service.name", "deployment.environment.name", "service.version", "vcs.ref.head.revision", "build.timestamp"},
 		Metrics: MetricsLimits{
 			MaxSeriesPerMetric: 2000,
 			SeriesWindow:       10 * time.Minute,
