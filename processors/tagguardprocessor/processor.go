@@ -124,7 +124,7 @@ type batch struct {
 	capped  int64
 	folded  int64
 	now     int64
-	offenders
+	off     offenders
 }
 
 func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
@@ -147,7 +147,7 @@ func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
 			g.tb.ProcessorTagguardMetricsUntracked.Add(ctx, n)
 		}
 	}
-	g.report.merge(&b.offenders)
+	g.report.merge(&b.off)
 }
 
 // guardMap applies a scope's rules and the value caps to one attribute map.
@@ -160,12 +160,12 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 		attrs.Range(func(k string, v pcommon.Value) bool {
 			if m != nil && !m.keep(k) {
 				b.dropped[sc]++
-				b.offenders.key(k)
+				b.off.key(k)
 				return true
 			}
 			if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
 				b.capped++
-				b.offenders.key(k)
+				b.off.key(k)
 			}
 			return true
 		})
@@ -181,7 +181,7 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 				return false
 			}
 			dropped++
-			b.offenders.key(k)
+			b.off.key(k)
 			return true
 		})
 		b.dropped[sc] += dropped
@@ -190,12 +190,12 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 	attrs.RemoveIf(func(k string, v pcommon.Value) bool {
 		if m != nil && !m.keep(k) {
 			b.dropped[sc]++
-			b.offenders.key(k)
+			b.off.key(k)
 			return true
 		}
 		if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
 			b.capped++
-			b.offenders.key(k)
+			b.off.key(k)
 			v.SetStr(g.overflow)
 		}
 		return false
@@ -205,7 +205,7 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 // guardResource applies the resource scope and notes the service for the report.
 func (g *guard) guardResource(res pcommon.Resource, b *batch) {
 	attrs := res.Attributes()
-	b.offenders.resource(attrs)
+	b.off.resource(attrs)
 	g.guardMap(attrs, sResource, b)
 }
 
@@ -286,7 +286,7 @@ func (g *guard) guardProfileSamples(pd pprofile.Profiles, m *matcher, b *batch) 
 		drop := idx >= 0 && int(idx) < len(keep) && !keep[idx]
 		if drop {
 			b.dropped[sProfileSample]++
-			b.offenders.keyFunc(func() string { return strs.At(int(table.At(int(idx)).KeyStrindex())) })
+			b.off.keyFunc(func() string { return strs.At(int(table.At(int(idx)).KeyStrindex())) })
 		}
 		return drop
 	}
