@@ -263,13 +263,13 @@ func BenchmarkGuardPath(b *testing.B) {
 	require.NoError(b, err)
 	sh := shapes[1]
 	b.Run("traces", func(b *testing.B) {
-		run(b, sh.traces(), ptrace.NewTraces, func(td ptrace.Traces) error { _, err := g.processTraces(ctx, td); return err })
+		run(b, sh.traces(), ptrace.NewTraces, func(td ptrace.Traces) error { _, err := g.ProcessTraces(ctx, td); return err })
 	})
 	b.Run("metrics", func(b *testing.B) {
-		run(b, sh.metrics(), pmetric.NewMetrics, func(md pmetric.Metrics) error { _, err := g.processMetrics(ctx, md); return err })
+		run(b, sh.metrics(), pmetric.NewMetrics, func(md pmetric.Metrics) error { _, err := g.ProcessMetrics(ctx, md); return err })
 	})
 	b.Run("logs", func(b *testing.B) {
-		run(b, sh.logs(), plog.NewLogs, func(ld plog.Logs) error { _, err := g.processLogs(ctx, ld); return err })
+		run(b, sh.logs(), plog.NewLogs, func(ld plog.Logs) error { _, err := g.ProcessLogs(ctx, ld); return err })
 	})
 }
 
@@ -279,7 +279,7 @@ func TestBenchmarkConfigsAgree(t *testing.T) {
 	ctx := context.Background()
 	g, err := newGuard(processortest.NewNopSettings(metadata.Type), benchGuardConfig())
 	require.NoError(t, err)
-	guarded, err := g.processTraces(ctx, benchTraces())
+	guarded, err := g.ProcessTraces(ctx, benchTraces())
 	require.NoError(t, err)
 
 	f := transformprocessor.NewFactory()

@@ -66,7 +66,7 @@ func FuzzProcessMetrics(f *testing.F) {
 		for range 2 {
 			in := pmetric.NewMetrics()
 			md.CopyTo(in)
-			out, err := g.processMetrics(context.Background(), in)
+			out, err := g.ProcessMetrics(context.Background(), in)
 			require.NoError(t, err)
 			_, err = (&pmetric.ProtoMarshaler{}).MarshalMetrics(out)
 			require.NoError(t, err)
@@ -94,17 +94,17 @@ func FuzzProcessOtherSignals(f *testing.F) {
 		switch which % 3 {
 		case 0:
 			if td, err := (&ptrace.ProtoUnmarshaler{}).UnmarshalTraces(data); err == nil {
-				_, err = g.processTraces(ctx, td)
+				_, err = g.ProcessTraces(ctx, td)
 				require.NoError(t, err)
 			}
 		case 1:
 			if ld, err := (&plog.ProtoUnmarshaler{}).UnmarshalLogs(data); err == nil {
-				_, err = g.processLogs(ctx, ld)
+				_, err = g.ProcessLogs(ctx, ld)
 				require.NoError(t, err)
 			}
 		case 2:
 			if pd, err := (&pprofile.ProtoUnmarshaler{}).UnmarshalProfiles(data); err == nil {
-				_, err = g.processProfiles(ctx, pd)
+				_, err = g.ProcessProfiles(ctx, pd)
 				require.NoError(t, err)
 			}
 		}

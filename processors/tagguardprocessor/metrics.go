@@ -14,7 +14,7 @@ import (
 // folded into, as the OpenTelemetry metrics SDK does.
 const overflowKey = "otel.metric.overflow"
 
-func (g *guard) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
+func (g *guard) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	b := batch{now: g.now().UnixNano()}
 	dpRules := g.matchers[sDatapoint] != nil || len(g.caps) > 0
 	t := g.series
@@ -253,6 +253,9 @@ func (t *seriesTracker) limit(m pmetric.Metric, key uint64, now int64, observe b
 			dp.Attributes().Clear()
 			dp.Attributes().PutBool(overflowKey, true)
 		}
+	// The per-type blocks below look alike on purpose: a generic version over
+	// the data point slice types makes the RemoveIf closures (and the folder
+	// they capture) escape to the heap, two allocations per metric per batch.
 	case pmetric.MetricTypeSum:
 		sum := m.Sum()
 		cumulative := sum.AggregationTemporality() == pmetric.AggregationTemporalityCumulative

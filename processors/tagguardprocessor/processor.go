@@ -107,12 +107,12 @@ func newGuard(set processor.Settings, cfg *Config) (*guard, error) {
 	return g, nil
 }
 
-func (g *guard) start(context.Context, component.Host) error {
+func (g *guard) Start(context.Context, component.Host) error {
 	g.report.start()
 	return nil
 }
 
-func (g *guard) shutdown(context.Context) error {
+func (g *guard) Shutdown(context.Context) error {
 	g.report.stop()
 	g.tb.Shutdown()
 	return nil
@@ -209,7 +209,7 @@ func (g *guard) guardResource(res pcommon.Resource, b *batch) {
 	g.guardMap(attrs, sResource, b)
 }
 
-func (g *guard) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+func (g *guard) ProcessTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	b := batch{now: g.now().UnixNano()}
 	for _, rs := range td.ResourceSpans().All() {
 		g.guardResource(rs.Resource(), &b)
@@ -235,7 +235,7 @@ func (g *guard) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Tra
 	return td, nil
 }
 
-func (g *guard) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+func (g *guard) ProcessLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	b := batch{now: g.now().UnixNano()}
 	logRules := g.matchers[sLog] != nil || len(g.caps) > 0
 	bodyRules := g.matchers[sLogBody] != nil
@@ -259,7 +259,7 @@ func (g *guard) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error
 	return ld, nil
 }
 
-func (g *guard) processProfiles(ctx context.Context, pd pprofile.Profiles) (pprofile.Profiles, error) {
+func (g *guard) ProcessProfiles(ctx context.Context, pd pprofile.Profiles) (pprofile.Profiles, error) {
 	b := batch{now: g.now().UnixNano()}
 	for _, rp := range pd.ResourceProfiles().All() {
 		g.guardResource(rp.Resource(), &b)

@@ -353,7 +353,7 @@ func TestMaxValuesPerKey(t *testing.T) {
 // setClock replaces the shared guard's clock.
 func (h *harness) setClock(t *testing.T, now func() time.Time) {
 	t.Helper()
-	g, ok := guards.Get(h.cfg)
+	g, ok := shared.Get(h.cfg)
 	require.True(t, ok)
 	g.now = now
 }
@@ -380,7 +380,7 @@ func TestOffendersAreLogged(t *testing.T) {
 			require.NoError(t, s.Attributes().FromRaw(map[string]any{"user.id": "u", "user.email": "e", "http.url": "/x"}))
 		}
 	}
-	_, err = g.processTraces(context.Background(), td)
+	_, err = g.ProcessTraces(context.Background(), td)
 	require.NoError(t, err)
 	g.report.flush()
 	entries := logs.FilterMessageSnippet("top offending keys").All()

@@ -54,8 +54,8 @@ func BenchmarkStamp(b *testing.B) {
 		b.Run(path.name, func(b *testing.B) {
 			s, err := newStamper(processortest.NewNopSettings(metadata.Type), benchCfg())
 			require.NoError(b, err)
-			require.NoError(b, s.start(context.Background(), nil))
-			defer func() { require.NoError(b, s.shutdown(context.Background())) }()
+			require.NoError(b, s.Start(context.Background(), nil))
+			defer func() { require.NoError(b, s.Shutdown(context.Background())) }()
 			// Fresh copies for every iteration: the slow path changes them.
 			template := make([]pcommon.Map, benchResources)
 			for i := range template {

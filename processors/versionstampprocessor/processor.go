@@ -141,14 +141,14 @@ func newStamper(set processor.Settings, cfg *Config) (*stamper, error) {
 	return s, nil
 }
 
-func (s *stamper) start(context.Context, component.Host) error {
+func (s *stamper) Start(context.Context, component.Host) error {
 	if s.watcher != nil {
 		return s.watcher.start()
 	}
 	return nil
 }
 
-func (s *stamper) shutdown(ctx context.Context) error {
+func (s *stamper) Shutdown(ctx context.Context) error {
 	if s.watcher != nil {
 		if err := s.watcher.shutdown(ctx); err != nil {
 			return err
@@ -183,7 +183,7 @@ func (s *stamper) record(ctx context.Context, c *counts) {
 	}
 }
 
-func (s *stamper) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+func (s *stamper) ProcessTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	var c counts
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -193,7 +193,7 @@ func (s *stamper) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.T
 	return td, nil
 }
 
-func (s *stamper) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
+func (s *stamper) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	var c counts
 	rms := md.ResourceMetrics()
 	for i := 0; i < rms.Len(); i++ {
@@ -203,7 +203,7 @@ func (s *stamper) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 	return md, nil
 }
 
-func (s *stamper) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
+func (s *stamper) ProcessLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	var c counts
 	rls := ld.ResourceLogs()
 	for i := 0; i < rls.Len(); i++ {
@@ -213,7 +213,7 @@ func (s *stamper) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 	return ld, nil
 }
 
-func (s *stamper) processProfiles(ctx context.Context, pd pprofile.Profiles) (pprofile.Profiles, error) {
+func (s *stamper) ProcessProfiles(ctx context.Context, pd pprofile.Profiles) (pprofile.Profiles, error) {
 	var c counts
 	rps := pd.ResourceProfiles()
 	for i := 0; i < rps.Len(); i++ {
