@@ -53,6 +53,16 @@ func runBin(t testing.TB, args ...string) (string, error) {
 	return string(out), err
 }
 
+// runBinEnv is runBin with extra environment variables.
+func runBinEnv(t testing.TB, env []string, args ...string) (string, error) {
+	t.Helper()
+	cmd := exec.Command(fabricBin(t), args...)
+	cmd.Dir = repoRoot(t)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.CombinedOutput()
+	return string(out), err
+}
+
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
