@@ -39,11 +39,11 @@ LDFLAGS     = -s -w -X $(STAMP_PKG).Version=$(VERSION) -X $(STAMP_PKG).Commit=$(
 
 # Every input of the binary: Go sources of both modules (tests excluded), module
 # files, and the embedded configuration.
-SOURCES := $(shell find . \( -path ./bin -o -path ./data -o -path ./.tools -o -path ./.build -o -path ./tools -o -path ./.git \) -prune \
+SOURCES := $(shell find . \( -path ./bin -o -path ./data -o -path ./.tools -o -path ./.build -o -path ./tools -o -path ./deploy -o -path ./.git \) -prune \
              -o \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print) configs/local.yaml
 METADATA := $(shell find processors exporters receivers extensions -name metadata.yaml 2>/dev/null)
 
-.PHONY: all build run test unit-test lint generate clean ocb tools FORCE
+.PHONY: all build run test test-deps unit-test lint generate clean ocb tools FORCE
 all: build
 
 ## build: bin/otelcol-fabric; a second run with nothing changed does nothing.
@@ -92,14 +92,25 @@ run: $(BIN)
 
 ## test: every test. Unit tests do not need the binary; the tests under tests/
 ## run against bin/otelcol-fabric, built first.
-test: $(BIN) $(OCB)
+test: $(BIN) $(OCB) test-deps
 	FABRIC_BIN=$(CURDIR)/$(BIN) FABRIC_OCB=$(OCB) $(GO) test -count=1 -timeout 20m ./...
 	cd $(DIST_DIR) && $(GO) test -count=1 ./...
+	cd deploy && $(GO) test -count=1 ./...
+
+## test-deps: servers the tests run for real: Prometheus (Debian's package)
+## receives the gateway's remote writes.
+test-deps:
+	@command -v prometheus >/dev/null 2>&1 || { \
+	  echo ">> installing prometheus (Debian package) for the gateway test"; \
+	  apt-get install -y -q prometheus >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }; }
+	@prometheus --version 2>&1 | head -1
 
 ## unit-test: the tests that need neither the binary nor ocb (fast).
 unit-test:
 	$(GO) test -count=1 ./...
 	cd $(DIST_DIR) && $(GO) test -count=1 ./...
+	cd deploy && $(GO) test -count=1 ./...
 
 ## lint: gofmt, go vet and golangci-lint at the version pinned in tools/go.mod.
 lint:
@@ -107,8 +118,10 @@ lint:
 	  if [ -n "$$unformatted" ]; then echo "gofmt would change:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	cd $(DIST_DIR) && $(GO) vet ./...
+	cd deploy && $(GO) vet ./...
 	$(TOOL) golangci-lint run ./...
 	cd $(DIST_DIR) && $(TOOL) golangci-lint run ./...
+	cd deploy && $(TOOL) golangci-lint run ./...
 
 ## clean: remove the binary, build stamps, local data and installed tools.
 clean:

@@ -93,6 +93,12 @@ type collector struct {
 // health_check reports the collector ready.
 func startCollector(t testing.TB, args ...string) *collector {
 	t.Helper()
+	return startCollectorEnv(t, nil, args...)
+}
+
+// startCollectorEnv is startCollector with extra environment variables.
+func startCollectorEnv(t testing.TB, env []string, args ...string) *collector {
+	t.Helper()
 	c := &collector{
 		t:       t,
 		output:  &syncBuffer{},
@@ -114,6 +120,7 @@ func startCollector(t testing.TB, args ...string) *collector {
 		"FABRIC_METRICS_PORT="+metricsPort,
 		"FABRIC_DATA_DIR="+c.DataDir,
 	)
+	c.cmd.Env = append(c.cmd.Env, env...)
 	c.cmd.Stdout = c.output
 	c.cmd.Stderr = c.output
 	require.NoError(t, c.cmd.Start())
