@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"go.opentelemetry.io/collector/component"
+
+	"github.com/otelcol-fabric/otelcol-fabric/internal/attrmatch"
 )
 
 // Modes.
@@ -116,12 +118,12 @@ func (cfg *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("aliases::%s: points at itself", name))
 		case cfg.Aliases[target] != "":
 			errs = append(errs, fmt.Errorf("aliases::%s: target %q is itself an alias; point at the attribute key", name, target))
-		case isGlob(name) || isGlob(target):
+		case attrmatch.IsGlob(name) || attrmatch.IsGlob(target):
 			errs = append(errs, fmt.Errorf("aliases::%s: aliases and their targets must be plain keys, not patterns", name))
 		}
 	}
 	for i, k := range cfg.ProtectedKeys {
-		if k == "" || isGlob(k) {
+		if k == "" || attrmatch.IsGlob(k) {
 			errs = append(errs, fmt.Errorf("protected_keys[%d]: %q must be a plain attribute key", i, k))
 		}
 	}
@@ -137,7 +139,7 @@ func (cfg *Config) Validate() error {
 			patterns []string
 		}{{"allow", rules.Allow}, {"deny", rules.Deny}} {
 			for i, p := range list.patterns {
-				if _, err := compilePattern(p); err != nil {
+				if _, err := attrmatch.CompilePattern(p); err != nil {
 					errs = append(errs, fmt.Errorf("scopes::%s::%s[%d]: %w", scope, list.name, i, err))
 				}
 			}
@@ -162,7 +164,7 @@ func (cfg *Config) Validate() error {
 
 	for _, key := range sortedKeys(cfg.MaxValuesPerKey) {
 		switch n := cfg.MaxValuesPerKey[key]; {
-		case key == "" || isGlob(key):
+		case key == "" || attrmatch.IsGlob(key):
 			errs = append(errs, fmt.Errorf("max_values_per_key: %q must be a plain attribute key", key))
 		case n <= 0:
 			errs = append(errs, fmt.Errorf("max_values_per_key::%s: must be positive, got %d", key, n))
@@ -183,6 +185,11 @@ func (cfg *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("report::top: must be positive, got %d", cfg.Report.Top))
 	}
 	return errors.Join(errs...)
+}
+
+// matcher compiles one scope's rules.
+func (cfg *Config) matcher(rules ScopeRules) (*attrmatch.Matcher, error) {
+	return attrmatch.New(attrmatch.Rules{Allow: rules.Allow, Deny: rules.Deny, Aliases: cfg.Aliases, Protected: cfg.ProtectedKeys})
 }
 
 // resolve maps an alias to its attribute key; other names are returned as they are.

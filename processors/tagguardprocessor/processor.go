@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-fabric/otelcol-fabric/internal/attrmatch"
 	"github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor/internal/metadata"
 )
 
@@ -49,7 +50,7 @@ var signalNames = [numSignals]string{"traces", "metrics", "logs", "profiles"}
 type guard struct {
 	logger   *zap.Logger
 	observe  bool
-	matchers [numScopes]*matcher // nil: scope has no rules
+	matchers [numScopes]*attrmatch.Matcher // nil: scope has no rules
 	caps     map[string]*valueCap
 	overflow string
 	series   *seriesTracker // nil: no series limit
@@ -80,11 +81,11 @@ func newGuard(set processor.Settings, cfg *Config) (*guard, error) {
 		if !ok {
 			continue
 		}
-		m, err := newMatcher(cfg, rules)
+		m, err := cfg.matcher(rules)
 		if err != nil {
 			return nil, fmt.Errorf("scopes::%s: %w", name, err)
 		}
-		if m.active {
+		if m.Active {
 			g.matchers[i] = m
 		}
 	}
@@ -158,7 +159,7 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 	}
 	if g.observe {
 		attrs.Range(func(k string, v pcommon.Value) bool {
-			if m != nil && !m.keep(k) {
+			if m != nil && !m.Keep(k) {
 				b.dropped[sc]++
 				b.off.key(k)
 				return true
@@ -175,9 +176,7 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 		// The common case, kept lean: allow and deny lists only.
 		var dropped int64
 		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
-			// m.keep(k), by hand: the compiler does not inline it.
-			cls := m.class(k)
-			if m.exactOnly && m.decide[cls&7] || !m.exactOnly && m.keepSlow(k, cls) {
+			if m.Decide(m.Class(k), k) {
 				return false
 			}
 			dropped++
@@ -188,7 +187,7 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 		return
 	}
 	attrs.RemoveIf(func(k string, v pcommon.Value) bool {
-		if m != nil && !m.keep(k) {
+		if m != nil && !m.Keep(k) {
 			b.dropped[sc]++
 			b.off.key(k)
 			return true
@@ -273,14 +272,14 @@ func (g *guard) ProcessProfiles(ctx context.Context, pd pprofile.Profiles) (ppro
 
 // guardProfileSamples filters sample attributes. They are indices into the
 // batch's shared attribute table, so each table entry is judged once.
-func (g *guard) guardProfileSamples(pd pprofile.Profiles, m *matcher, b *batch) {
+func (g *guard) guardProfileSamples(pd pprofile.Profiles, m *attrmatch.Matcher, b *batch) {
 	dict := pd.Dictionary()
 	table := dict.AttributeTable()
 	strs := dict.StringTable()
 	keep := make([]bool, table.Len())
 	for i, kv := range table.All() {
 		idx := int(kv.KeyStrindex())
-		keep[i] = idx < 0 || idx >= strs.Len() || m.keep(strs.At(idx))
+		keep[i] = idx < 0 || idx >= strs.Len() || m.Keep(strs.At(idx))
 	}
 	dropIdx := func(idx int32) bool {
 		drop := idx >= 0 && int(idx) < len(keep) && !keep[idx]

@@ -104,12 +104,12 @@ func TestMatcherRules(t *testing.T) {
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			m, err := newMatcher(cfgWith(), tc.rules)
+			m, err := cfgWith().matcher(tc.rules)
 			require.NoError(t, err)
 			attrs := pcommon.NewMap()
 			require.NoError(t, attrs.FromRaw(noisy))
-			if m.active {
-				attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return !m.keep(k) })
+			if m.Active {
+				attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return !m.Keep(k) })
 			}
 			assert.ElementsMatch(t, tc.want, keys(attrs))
 		})

@@ -1,4 +1,7 @@
-package tagguardprocessor // import "github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor"
+// Package attrmatch decides which attribute keys an allow/deny rule set keeps:
+// exact keys, aliases, glob patterns and protected keys, compiled once and
+// matched without allocating. Shared by tagguard and backpressure.
+package attrmatch // import "github.com/otelcol-fabric/otelcol-fabric/internal/attrmatch"
 
 import (
 	"errors"
@@ -8,8 +11,8 @@ import (
 	"github.com/gobwas/glob"
 )
 
-// isGlob reports whether s uses glob syntax.
-func isGlob(s string) bool {
+// IsGlob reports whether s uses glob syntax.
+func IsGlob(s string) bool {
 	return strings.ContainsAny(s, "*?[]{}\\")
 }
 
@@ -20,14 +23,14 @@ type pattern struct {
 	g      glob.Glob // anything else
 }
 
-func compilePattern(p string) (pattern, error) {
+func CompilePattern(p string) (pattern, error) {
 	if p == "" {
 		return pattern{}, errors.New("empty pattern")
 	}
-	if !isGlob(p) {
+	if !IsGlob(p) {
 		return pattern{exact: p}, nil
 	}
-	if rest, ok := strings.CutSuffix(p, "*"); ok && !isGlob(rest) {
+	if rest, ok := strings.CutSuffix(p, "*"); ok && !IsGlob(rest) {
 		return pattern{prefix: rest}, nil
 	}
 	g, err := glob.Compile(p)
@@ -53,13 +56,13 @@ type exactKey struct {
 	cls uint8
 }
 
-// matcher decides, for one scope, whether an attribute key is kept. It is
+// Matcher decides, for one rule set, whether an attribute key is kept. It is
 // immutable after construction and safe for concurrent use; matching a key
 // does not allocate and, for exact keys, usually does not hash: keys are
 // found among the few configured keys of the same length.
-type matcher struct {
-	// active is false when the scope has no rules: every key is kept.
-	active   bool
+type Matcher struct {
+	// Active is false when there are no rules: every key is kept.
+	Active   bool
 	hasAllow bool
 	// byLen[len(key)%64] lists the exact keys (deny, protected, allow) of
 	// that length; a list longer than maxLinear is also in exact.
@@ -77,11 +80,29 @@ type matcher struct {
 	decide    [8]bool
 }
 
-func newMatcher(cfg *Config, rules ScopeRules) (*matcher, error) {
-	m := &matcher{exact: map[string]uint8{}, hasAllow: len(rules.Allow) > 0}
-	m.active = len(rules.Allow) > 0 || len(rules.Deny) > 0
-	for _, k := range cfg.ProtectedKeys {
-		m.exact[cfg.resolve(k)] |= clsProtected
+// Rules is what a Matcher is built from. Allow and Deny entries are keys,
+// alias names or glob patterns; Aliases map a name to an attribute key;
+// Protected keys are kept by every allow list and deny pattern, and removed
+// only by a deny entry naming them exactly.
+type Rules struct {
+	Allow, Deny []string
+	Aliases     map[string]string
+	Protected   []string
+}
+
+func (r Rules) resolve(name string) string {
+	if target, ok := r.Aliases[name]; ok {
+		return target
+	}
+	return name
+}
+
+// New compiles the rules.
+func New(rules Rules) (*Matcher, error) {
+	m := &Matcher{exact: map[string]uint8{}, hasAllow: len(rules.Allow) > 0}
+	m.Active = len(rules.Allow) > 0 || len(rules.Deny) > 0
+	for _, k := range rules.Protected {
+		m.exact[rules.resolve(k)] |= clsProtected
 	}
 	for _, list := range []struct {
 		patterns []string
@@ -93,7 +114,7 @@ func newMatcher(cfg *Config, rules ScopeRules) (*matcher, error) {
 		{rules.Allow, clsAllow, &m.allowPrefix, &m.allowGlobs},
 	} {
 		for _, raw := range list.patterns {
-			p, err := compilePattern(cfg.resolve(raw))
+			p, err := CompilePattern(rules.resolve(raw))
 			if err != nil {
 				return nil, err
 			}
@@ -117,7 +138,9 @@ func newMatcher(cfg *Config, rules ScopeRules) (*matcher, error) {
 	return m, nil
 }
 
-func (m *matcher) class(k string) uint8 {
+// Class is the exact-key class of k (0 when no exact entry names it). It and
+// Decide are the two halves of Keep, small enough to be inlined on hot paths.
+func (m *Matcher) Class(k string) uint8 {
 	cands := m.byLen[len(k)%64]
 	if len(cands) > maxLinear {
 		return m.exact[k]
@@ -132,18 +155,22 @@ func (m *matcher) class(k string) uint8 {
 	return 0
 }
 
-// keep reports whether the key survives the scope's rules: an exact deny
+// Keep reports whether the key survives the scope's rules: an exact deny
 // removes it; a protected key stays; a deny pattern removes it; without an
 // allow list it stays; otherwise it stays if the allow list matches it.
-func (m *matcher) keep(k string) bool {
-	cls := m.class(k)
+func (m *Matcher) Keep(k string) bool {
+	return m.Decide(m.Class(k), k)
+}
+
+// Decide is Keep for a key whose Class is known.
+func (m *Matcher) Decide(cls uint8, k string) bool {
 	if m.exactOnly {
 		return m.decide[cls&7]
 	}
 	return m.keepSlow(k, cls)
 }
 
-func (m *matcher) keepSlow(k string, cls uint8) bool {
+func (m *Matcher) keepSlow(k string, cls uint8) bool {
 	if cls&clsDeny != 0 {
 		return false
 	}
