@@ -97,14 +97,17 @@ test: $(BIN) $(OCB) test-deps
 	cd $(DIST_DIR) && $(GO) test -count=1 ./...
 	cd deploy && $(GO) test -count=1 ./...
 
-## test-deps: servers the tests run for real: Prometheus (Debian's package)
-## receives the gateway's remote writes.
+## test-deps: programs the tests run for real, from Debian's packages:
+## Prometheus receives the gateway's remote writes; Chromium renders the
+## queuewatch status page.
 test-deps:
-	@command -v prometheus >/dev/null 2>&1 || { \
-	  echo ">> installing prometheus (Debian package) for the gateway test"; \
-	  apt-get install -y -q prometheus >/dev/null 2>&1 || \
-	    { apt-get update -q >/dev/null && apt-get install -y -q prometheus >/dev/null; }; }
-	@prometheus --version 2>&1 | head -1
+	@for pkg in prometheus chromium; do \
+	  command -v $$pkg >/dev/null 2>&1 && continue; \
+	  echo ">> installing $$pkg (Debian package) for the tests"; \
+	  apt-get install -y -q $$pkg >/dev/null 2>&1 || \
+	    { apt-get update -q >/dev/null && apt-get install -y -q $$pkg >/dev/null; }; \
+	done
+	@prometheus --version 2>&1 | head -1; chromium --version 2>/dev/null
 
 ## unit-test: the tests that need neither the binary nor ocb (fast).
 unit-test:

@@ -1,0 +1,313 @@
+package queuewatchextension // import "github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"slices"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension/internal/metadata"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
+)
+
+// Metric names the exporters' sending queues report on the collector's own
+// Prometheus endpoint.
+const (
+	queueSizeMetric     = "otelcol_exporter_queue_size"
+	queueCapacityMetric = "otelcol_exporter_queue_capacity"
+)
+
+// latencySamples is how many downstream call durations are kept for the
+// percentiles on the status page.
+const latencySamples = 1024
+
+type shedKey struct{ tier, signal, reason string }
+
+// watcher is the queuewatch extension.
+type watcher struct {
+	cfg    *Config
+	set    extension.Settings
+	logger *zap.Logger
+	tb     *metadata.TelemetryBuilder
+	client *http.Client
+
+	level atomic.Int32
+	fill  atomic.Uint64 // math.Float64bits of the highest fill
+
+	mu         sync.Mutex
+	machine    *levelMachine
+	ring       ring
+	last       sample
+	missing    map[string]bool // watched exporters not (yet) seen on the endpoint
+	latencies  []time.Duration
+	latencyPos int
+	shed       map[shedKey]int64
+	shedPrev   map[shedKey]int64 // shed at the previous measurement, for rates
+	shedRate   map[shedKey]float64
+	exporterAt map[string]metric.RecordOption
+
+	server *http.Server
+	stop   chan struct{}
+	done   sync.WaitGroup
+}
+
+var _ pressure.Source = (*watcher)(nil)
+
+func newWatcher(set extension.Settings, cfg *Config) (*watcher, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("queuewatch: telemetry: %w", err)
+	}
+	w := &watcher{
+		cfg:        cfg,
+		set:        set,
+		logger:     set.Logger,
+		tb:         tb,
+		client:     &http.Client{Timeout: max(cfg.Interval, time.Second)},
+		machine:    newLevelMachine(cfg),
+		ring:       ring{keep: max(cfg.SLO.Window, cfg.History)},
+		missing:    map[string]bool{},
+		shed:       map[shedKey]int64{},
+		shedPrev:   map[shedKey]int64{},
+		shedRate:   map[shedKey]float64{},
+		exporterAt: map[string]metric.RecordOption{},
+	}
+	for _, e := range cfg.Exporters {
+		w.missing[e] = true
+		w.exporterAt[e] = metric.WithAttributeSet(attribute.NewSet(attribute.String("exporter", e)))
+	}
+	return w, nil
+}
+
+func (w *watcher) Start(ctx context.Context, host component.Host) error {
+	if w.cfg.Status.NetAddr.Endpoint != "" {
+		ln, err := w.cfg.Status.ToListener(ctx)
+		if err != nil {
+			return fmt.Errorf("queuewatch: status endpoint %s: %w", w.cfg.Status.NetAddr.Endpoint, err)
+		}
+		srv, err := w.cfg.Status.ToServer(ctx, host.GetExtensions(), w.set.TelemetrySettings, w.statusHandler())
+		if err != nil {
+			_ = ln.Close()
+			return fmt.Errorf("queuewatch: status server: %w", err)
+		}
+		w.server = srv
+		w.done.Add(1)
+		go func() {
+			defer w.done.Done()
+			if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				w.logger.Error("queuewatch: status server stopped", zap.Error(err))
+			}
+		}()
+	}
+	w.stop = make(chan struct{})
+	w.done.Add(1)
+	go w.loop()
+	return nil
+}
+
+func (w *watcher) Shutdown(ctx context.Context) error {
+	if w.stop != nil {
+		close(w.stop)
+		w.stop = nil
+	}
+	var err error
+	if w.server != nil {
+		err = w.server.Shutdown(ctx)
+	}
+	w.done.Wait()
+	w.tb.Shutdown()
+	return err
+}
+
+func (w *watcher) loop() {
+	defer w.done.Done()
+	t := time.NewTicker(w.cfg.Interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-w.stop:
+			return
+		case now := <-t.C:
+			w.measure(now)
+		}
+	}
+}
+
+// measure reads the queues once and updates the level.
+func (w *watcher) measure(now time.Time) {
+	ctx := context.Background()
+	fills, err := w.scrape(ctx)
+	if err != nil {
+		w.tb.QueuewatchScrapeFailures.Add(ctx, 1)
+		w.logger.Warn("queuewatch: cannot read the collector's own metrics; the pressure level stays as it is",
+			zap.String("metrics_endpoint", w.cfg.MetricsEndpoint), zap.Error(err))
+		return
+	}
+	w.apply(fills, now)
+}
+
+// apply turns one set of per-exporter fill ratios into the level.
+func (w *watcher) apply(fills map[string]float64, now time.Time) {
+	ctx := context.Background()
+	maxFill := 0.0
+	for _, e := range w.cfg.Exporters {
+		f, ok := fills[e]
+		w.mu.Lock()
+		wasMissing := w.missing[e]
+		w.missing[e] = !ok
+		w.mu.Unlock()
+		if !ok {
+			if !wasMissing {
+				w.logger.Warn("queuewatch: a watched exporter stopped reporting its queue", zap.String("exporter", e))
+			}
+			continue
+		}
+		maxFill = math.Max(maxFill, f)
+		w.tb.QueuewatchQueueFill.Record(ctx, f, w.exporterAt[e])
+	}
+
+	w.mu.Lock()
+	before := w.machine.level
+	level := w.machine.update(maxFill, now)
+	s := sample{At: now, Level: level, Max: maxFill, Fill: fills}
+	w.ring.add(s)
+	w.last = s
+	compliance := w.ring.compliance(w.cfg.SLO.Window, w.cfg.SLO.Target, now)
+	secs := w.cfg.Interval.Seconds()
+	for k, n := range w.shed {
+		w.shedRate[k] = float64(n-w.shedPrev[k]) / secs
+		w.shedPrev[k] = n
+	}
+	w.mu.Unlock()
+
+	w.fill.Store(math.Float64bits(maxFill))
+	w.level.Store(int32(level))
+	w.tb.QueuewatchLevel.Record(ctx, int64(level))
+	w.tb.QueuewatchSloCompliance.Record(ctx, compliance)
+	if level != before {
+		w.logger.Info("queuewatch: pressure level changed",
+			zap.Stringer("from", before), zap.Stringer("to", level), zap.Float64("max_fill", maxFill))
+	}
+}
+
+// scrape reads the watched exporters' fill ratios from the collector's own
+// metrics: per exporter, the fullest of its signals' queues.
+func (w *watcher) scrape(ctx context.Context) (map[string]float64, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.cfg.MetricsEndpoint, http.NoBody)
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Accept", "text/plain")
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		_, _ = io.Copy(io.Discard, resp.Body)
+		return nil, fmt.Errorf("%s: %s", w.cfg.MetricsEndpoint, resp.Status)
+	}
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	families, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, 64<<20))
+	if err != nil {
+		return nil, fmt.Errorf("parsing %s: %w", w.cfg.MetricsEndpoint, err)
+	}
+	return fillRatios(families, w.cfg.Exporters), nil
+}
+
+// fillRatios computes size/capacity per (exporter, signal) and keeps the
+// fullest signal of each watched exporter.
+func fillRatios(families map[string]*dto.MetricFamily, watched []string) map[string]float64 {
+	type queue struct{ exporter, signal string }
+	read := func(name string) map[queue]float64 {
+		out := map[queue]float64{}
+		fam := families[name]
+		if fam == nil {
+			return out
+		}
+		for _, m := range fam.GetMetric() {
+			var q queue
+			for _, l := range m.GetLabel() {
+				switch l.GetName() {
+				case "exporter":
+					q.exporter = l.GetValue()
+				case "data_type":
+					q.signal = l.GetValue()
+				}
+			}
+			if !slices.Contains(watched, q.exporter) {
+				continue
+			}
+			switch {
+			case m.GetGauge() != nil:
+				out[q] = m.GetGauge().GetValue()
+			case m.GetUntyped() != nil:
+				out[q] = m.GetUntyped().GetValue()
+			}
+		}
+		return out
+	}
+	sizes, capacities := read(queueSizeMetric), read(queueCapacityMetric)
+	fills := map[string]float64{}
+	for q, capacity := range capacities {
+		if capacity <= 0 {
+			continue
+		}
+		f := math.Min(sizes[q]/capacity, 1)
+		if cur, ok := fills[q.exporter]; !ok || f > cur {
+			fills[q.exporter] = f
+		}
+	}
+	return fills
+}
+
+// Level implements pressure.Source.
+func (w *watcher) Level() pressure.Level { return pressure.Level(w.level.Load()) }
+
+// Fill implements pressure.Source.
+func (w *watcher) Fill() float64 { return math.Float64frombits(w.fill.Load()) }
+
+// ObserveDownstream implements pressure.Source.
+func (w *watcher) ObserveDownstream(d time.Duration) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if len(w.latencies) < latencySamples {
+		w.latencies = append(w.latencies, d)
+		return
+	}
+	w.latencies[w.latencyPos] = d
+	w.latencyPos = (w.latencyPos + 1) % latencySamples
+}
+
+// ReportShed implements pressure.Source.
+func (w *watcher) ReportShed(tier, signal, reason string, items int) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	w.shed[shedKey{tier, signal, reason}] += int64(items)
+}
+
+// percentiles of the kept downstream latencies (caller holds mu).
+func (w *watcher) percentiles() (p50, p99 time.Duration) {
+	if len(w.latencies) == 0 {
+		return 0, 0
+	}
+	s := slices.Clone(w.latencies)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	return s[len(s)*50/100], s[min(len(s)-1, len(s)*99/100)]
+}

@@ -1,0 +1,206 @@
+package queuewatchextension
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/extension/extensiontest"
+
+	"github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension/internal/metadata"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
+)
+
+// fakeCollector serves an exposition like the collector's own /metrics,
+// with queue sizes the test sets.
+type fakeCollector struct {
+	mu    sync.Mutex
+	sizes map[string]float64 // "exporter/data_type" -> size
+}
+
+func (f *fakeCollector) set(key string, size float64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.sizes[key] = size
+}
+
+func (f *fakeCollector) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var b strings.Builder
+	b.WriteString("# HELP otelcol_exporter_queue_capacity Fixed capacity of the retry queue (in batches).\n# TYPE otelcol_exporter_queue_capacity gauge\n")
+	for key := range f.sizes {
+		exp, dt, _ := strings.Cut(key, "|")
+		fmt.Fprintf(&b, "otelcol_exporter_queue_capacity{data_type=%q,exporter=%q,otel_scope_name=\"go.opentelemetry.io/collector/exporter/exporterhelper\"} 100\n", dt, exp)
+	}
+	b.WriteString("# HELP otelcol_exporter_queue_size Current size of the retry queue (in batches).\n# TYPE otelcol_exporter_queue_size gauge\n")
+	for key, size := range f.sizes {
+		exp, dt, _ := strings.Cut(key, "|")
+		fmt.Fprintf(&b, "otelcol_exporter_queue_size{data_type=%q,exporter=%q,otel_scope_name=\"go.opentelemetry.io/collector/exporter/exporterhelper\"} %v\n", dt, exp, size)
+	}
+	b.WriteString("# TYPE target_info gauge\ntarget_info{service_name=\"otelcol-fabric\"} 1\n")
+	_, _ = w.Write([]byte(b.String()))
+}
+
+func newTestWatcher(t *testing.T, fc *fakeCollector) (*watcher, *componenttest.Telemetry) {
+	t.Helper()
+	srv := httptest.NewServer(fc)
+	t.Cleanup(srv.Close)
+	cfg := createDefaultConfig().(*Config)
+	cfg.MetricsEndpoint = srv.URL + "/metrics"
+	cfg.Exporters = []string{"otlp_grpc/backend", "otlp_http/vendor"}
+	cfg.HoldTime = 0
+	cfg.Status.NetAddr.Endpoint = ""
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { _ = tel.Shutdown(context.Background()) })
+	set := extensiontest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = tel.NewTelemetrySettings()
+	w, err := newWatcher(set, cfg)
+	require.NoError(t, err)
+	return w, tel
+}
+
+func TestMeasureReadsQueues(t *testing.T) {
+	fc := &fakeCollector{sizes: map[string]float64{
+		"otlp_grpc/backend|traces": 10, "otlp_grpc/backend|logs": 20,
+		"otlp_http/vendor|metrics": 5, "otlp_http/other|traces": 99, // not watched
+	}}
+	w, _ := newTestWatcher(t, fc)
+	now := time.Now()
+	w.measure(now)
+	assert.Equal(t, pressure.OK, w.Level())
+	assert.InDelta(t, 0.2, w.Fill(), 1e-9, "the fullest watched queue: backend logs")
+
+	fc.set("otlp_grpc/backend|logs", 75)
+	w.measure(now.Add(time.Second))
+	assert.Equal(t, pressure.High, w.Level())
+	fc.set("otlp_http/vendor|metrics", 95)
+	w.measure(now.Add(2 * time.Second))
+	assert.Equal(t, pressure.Critical, w.Level())
+
+	st := w.status(now.Add(2 * time.Second))
+	assert.Equal(t, "critical", st.Level)
+	require.Len(t, st.Queues, 2)
+	assert.InDelta(t, 0.75, st.Queues[0].Fill, 1e-9)
+	assert.InDelta(t, 0.95, st.Queues[1].Fill, 1e-9)
+	assert.Len(t, st.History, 3)
+	assert.InDelta(t, 1.0/3.0, st.SLO.Compliance, 1e-9, "one of three measurements below the 50%% target")
+	assert.False(t, st.SLO.Met)
+}
+
+func TestScrapeFailureKeepsLevel(t *testing.T) {
+	fc := &fakeCollector{sizes: map[string]float64{"otlp_grpc/backend|traces": 80}}
+	w, _ := newTestWatcher(t, fc)
+	w.measure(time.Now())
+	require.Equal(t, pressure.High, w.Level())
+	w.cfg.MetricsEndpoint = "http://127.0.0.1:1/metrics"
+	w.measure(time.Now())
+	assert.Equal(t, pressure.High, w.Level(), "an unreadable endpoint does not change the level")
+}
+
+func TestMissingExporterIsReported(t *testing.T) {
+	fc := &fakeCollector{sizes: map[string]float64{"otlp_grpc/backend|traces": 1}}
+	w, _ := newTestWatcher(t, fc)
+	w.measure(time.Now())
+	st := w.status(time.Now())
+	assert.True(t, st.Queues[0].Reporting)
+	assert.False(t, st.Queues[1].Reporting, "otlp_http/vendor reports no queue")
+}
+
+// populated is a watcher with a few minutes of history, shedding and
+// latencies, serving its status page.
+func populated(t *testing.T) *httptest.Server {
+	fc := &fakeCollector{sizes: map[string]float64{"otlp_grpc/backend|traces": 0, "otlp_http/vendor|logs": 0}}
+	w, _ := newTestWatcher(t, fc)
+	t0 := time.Now().Add(-3 * time.Minute)
+	for i := range 180 {
+		fill := float64(i) * 0.6
+		if fill > 96 {
+			fill = 96
+		}
+		fc.set("otlp_grpc/backend|traces", fill)
+		fc.set("otlp_http/vendor|logs", fill/3)
+		w.measure(t0.Add(time.Duration(i) * time.Second))
+	}
+	w.ReportShed("bronze", "traces", "tier_dropped", 1200)
+	w.ReportShed("silver", "logs", "below_severity", 300)
+	w.ReportShed("silver", "traces", "refused", 40)
+	for i := range 100 {
+		w.ObserveDownstream(time.Duration(i) * time.Millisecond)
+	}
+	srv := httptest.NewServer(w.statusHandler())
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestStatusJSON(t *testing.T) {
+	srv := populated(t)
+	resp, err := http.Get(srv.URL + "/status")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var st Status
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&st))
+	assert.Equal(t, "critical", st.Level)
+	assert.Len(t, st.Shedding, 3)
+	assert.Equal(t, ShedStatus{Tier: "bronze", Signal: "traces", Reason: "tier_dropped", Total: 1200}, st.Shedding[0])
+	assert.InDelta(t, 50, st.Downstream.P50Ms, 1)
+	assert.InDelta(t, 99, st.Downstream.P99Ms, 1)
+	assert.Len(t, st.History, 180)
+}
+
+// TestStatusPageInChromium loads the status page in headless Chromium
+// (Debian's chromium package) and checks the DOM it renders: the level, one
+// chart per watched queue with its fill line, and the shedding table.
+func TestStatusPageInChromium(t *testing.T) {
+	bin, err := exec.LookPath("chromium")
+	if err != nil {
+		if os.Getenv("FABRIC_BIN") != "" {
+			t.Fatal("chromium is not installed: `make test` installs it (apt-get install -y chromium)")
+		}
+		t.Skip("chromium is not installed")
+	}
+	srv := populated(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--virtual-time-budget=1000", "--dump-dom", srv.URL+"/")
+	out, err := cmd.Output()
+	require.NoError(t, err, "chromium --dump-dom")
+	dom := string(out)
+
+	assert.Contains(t, dom, `<span id="level" class="level critical">critical</span>`)
+	assert.Equal(t, 2, strings.Count(dom, `<figure class="queue"`), "one chart per watched queue")
+	assert.Contains(t, dom, "otlp_grpc/backend: 96% full")
+	assert.Contains(t, dom, "otlp_http/vendor: 32% full")
+	// The fill line has a point per measurement of the last 3 minutes.
+	i := strings.Index(dom, `<polyline points="`)
+	require.GreaterOrEqual(t, i, 0)
+	points := dom[i+len(`<polyline points="`):]
+	points = points[:strings.Index(points, `"`)]
+	assert.Len(t, strings.Fields(points), 180)
+	assert.Contains(t, dom, `<line class="critical"`)
+	assert.Contains(t, dom, "<td>bronze</td><td>traces</td><td>tier_dropped</td><td>1200</td>")
+	assert.Contains(t, dom, "(missed)", "the SLO line")
+
+	// And it draws: a screenshot is not blank.
+	shot := t.TempDir() + "/status.png"
+	cmd = exec.CommandContext(ctx, bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--window-size=800,700", "--screenshot="+shot, srv.URL+"/")
+	require.NoError(t, cmd.Run())
+	fi, err := os.Stat(shot)
+	require.NoError(t, err)
+	assert.Greater(t, fi.Size(), int64(5000), "the screenshot has content")
+}

@@ -1,0 +1,56 @@
+// Package pressure is the contract between the queuewatch extension, which
+// measures how full the exporters' queues are and publishes a pressure level,
+// and the backpressure processor, which reads the level and sheds or refuses
+// data by tier.
+package pressure // import "github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
+
+import (
+	"fmt"
+	"time"
+)
+
+// Level is the graded pressure on the pipeline's exporters.
+type Level int32
+
+const (
+	OK Level = iota
+	Elevated
+	High
+	Critical
+	NumLevels
+)
+
+var levelNames = [NumLevels]string{"ok", "elevated", "high", "critical"}
+
+func (l Level) String() string {
+	if l < 0 || l >= NumLevels {
+		return fmt.Sprintf("level(%d)", int32(l))
+	}
+	return levelNames[l]
+}
+
+// Tiers of service criticality, highest first.
+const (
+	Gold   = "gold"
+	Silver = "silver"
+	Bronze = "bronze"
+)
+
+// Tiers lists the tiers, highest first.
+var Tiers = []string{Gold, Silver, Bronze}
+
+// Source is what queuewatch offers the processors that consult it.
+type Source interface {
+	// Level is the current pressure level.
+	Level() Level
+	// Fill is the highest fill ratio (0..1) of the watched queues at the
+	// last measurement.
+	Fill() float64
+	// ObserveDownstream records how long a call into the rest of the
+	// pipeline (towards the exporters) took.
+	ObserveDownstream(d time.Duration)
+	// ReportShed records items a processor shed or refused, for the status
+	// page: tier, signal, and the reason (a fixed word such as
+	// "tier_dropped", "below_severity", "refused").
+	ReportShed(tier, signal, reason string, items int)
+}
