@@ -59,7 +59,7 @@ func TestCheckExporters(t *testing.T) {
 		},
 		"extensions": map[string]any{
 			"health_check": map[string]any{},
-			"queuewatch": map[string]any{"exporters": []any{"otlp_grpc/backend", "otlp_grpc/bakend", "debug", "otlp_http/off"}},
+			"queuewatch":   map[string]any{"exporters": []any{"otlp_grpc/backend", "otlp_grpc/bakend", "debug", "otlp_http/off"}},
 		},
 	}
 	err := CheckExporters(conf)
