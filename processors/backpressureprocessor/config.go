@@ -1,0 +1,157 @@
+package backpressureprocessor // import "github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor"
+
+import (
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/pdata/plog"
+
+	"github.com/otelcol-fabric/otelcol-fabric/internal/attrmatch"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
+)
+
+// Config configures the backpressure processor. Every field is documented in
+// README.md.
+type Config struct {
+	// Extension is the queuewatch extension that publishes the level.
+	Extension component.ID `mapstructure:"extension"`
+	// TierAttribute is the resource attribute that names a service's tier.
+	TierAttribute string `mapstructure:"tier_attribute"`
+	// Services maps service.name to a tier, for services that do not send
+	// the tier attribute.
+	Services map[string]string `mapstructure:"services"`
+	// DefaultTier is the tier of every other service.
+	DefaultTier string `mapstructure:"default_tier"`
+	// Elevated, High and Critical are the actions of each level.
+	Elevated ElevatedActions `mapstructure:"elevated"`
+	High     HighActions     `mapstructure:"high"`
+	Critical CriticalActions `mapstructure:"critical"`
+
+	// prevent unkeyed literal initialization
+	_ struct{}
+}
+
+// ElevatedActions: the first level of shedding.
+type ElevatedActions struct {
+	// DropTiers are shed entirely, every signal.
+	DropTiers []string `mapstructure:"drop_tiers"`
+	// MinLogSeverity: log records of other non-gold tiers below it are shed
+	// (the dynamic log level).
+	MinLogSeverity string `mapstructure:"min_log_severity"`
+	// LogAttributes, when set, whitelists the attributes of non-gold log
+	// records from this level up (keys, aliases or globs).
+	LogAttributes []string `mapstructure:"log_attributes"`
+}
+
+// HighActions: the second level.
+type HighActions struct {
+	// DropTiers are reduced to what matters: spans with an error or slower
+	// than SlowSpan, log records at MinLogSeverity or above; their metrics
+	// are shed. Tiers dropped at elevated stay dropped.
+	DropTiers []string `mapstructure:"drop_tiers"`
+	// SlowSpan keeps spans at least this long; 0 keeps only error spans.
+	SlowSpan time.Duration `mapstructure:"slow_span"`
+	// MinLogSeverity for the reduced tiers (and the elevated rule's other tiers).
+	MinLogSeverity string `mapstructure:"min_log_severity"`
+}
+
+// CriticalActions: the last level.
+type CriticalActions struct {
+	// RefuseGoldAt is the queue fill at which gold is refused too (with a
+	// retryable error, never dropped), before the queue overflows.
+	RefuseGoldAt float64 `mapstructure:"refuse_gold_at"`
+}
+
+var _ component.Config = (*Config)(nil)
+
+var severities = map[string]plog.SeverityNumber{
+	"TRACE": plog.SeverityNumberTrace, "DEBUG": plog.SeverityNumberDebug, "INFO": plog.SeverityNumberInfo,
+	"WARN": plog.SeverityNumberWarn, "ERROR": plog.SeverityNumberError, "FATAL": plog.SeverityNumberFatal,
+}
+
+func parseSeverity(s string) (plog.SeverityNumber, error) {
+	if s == "" {
+		return plog.SeverityNumberUnspecified, nil
+	}
+	n, ok := severities[strings.ToUpper(s)]
+	if !ok {
+		return 0, fmt.Errorf("%q is not a severity (TRACE, DEBUG, INFO, WARN, ERROR, FATAL)", s)
+	}
+	return n, nil
+}
+
+// Validate checks the configuration, naming the key at fault.
+func (cfg *Config) Validate() error {
+	var errs []error
+	tiers := strings.Join(pressure.Tiers, ", ")
+	if cfg.TierAttribute == "" {
+		errs = append(errs, errors.New("tier_attribute: must not be empty"))
+	}
+	if !slices.Contains(pressure.Tiers, cfg.DefaultTier) {
+		errs = append(errs, fmt.Errorf("default_tier: unknown tier %q (valid: %s)", cfg.DefaultTier, tiers))
+	}
+	for _, svc := range sortedKeys(cfg.Services) {
+		if t := cfg.Services[svc]; !slices.Contains(pressure.Tiers, t) {
+			errs = append(errs, fmt.Errorf("services::%s: unknown tier %q (valid: %s)", svc, t, tiers))
+		}
+	}
+	for _, l := range []struct {
+		name  string
+		tiers []string
+	}{{"elevated::drop_tiers", cfg.Elevated.DropTiers}, {"high::drop_tiers", cfg.High.DropTiers}} {
+		for i, t := range l.tiers {
+			switch {
+			case t == pressure.Gold:
+				errs = append(errs, fmt.Errorf("%s[%d]: gold is never shed; it is refused with a retryable error at critical", l.name, i))
+			case !slices.Contains(pressure.Tiers, t):
+				errs = append(errs, fmt.Errorf("%s[%d]: unknown tier %q (valid: %s)", l.name, i, t, tiers))
+			}
+		}
+	}
+	for _, s := range []struct{ name, value string }{
+		{"elevated::min_log_severity", cfg.Elevated.MinLogSeverity}, {"high::min_log_severity", cfg.High.MinLogSeverity},
+	} {
+		if _, err := parseSeverity(s.value); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", s.name, err))
+		}
+	}
+	if e, h := sevOrZero(cfg.Elevated.MinLogSeverity), sevOrZero(cfg.High.MinLogSeverity); h != 0 && e > h {
+		errs = append(errs, fmt.Errorf("high::min_log_severity (%s) must not be below elevated::min_log_severity (%s): shedding must increase with the level",
+			cfg.High.MinLogSeverity, cfg.Elevated.MinLogSeverity))
+	}
+	for _, t := range cfg.Elevated.DropTiers {
+		if len(cfg.High.DropTiers) > 0 && !slices.Contains(cfg.High.DropTiers, t) {
+			errs = append(errs, fmt.Errorf("high::drop_tiers must include every tier of elevated::drop_tiers (missing %q): shedding must increase with the level", t))
+		}
+	}
+	if cfg.High.SlowSpan < 0 {
+		errs = append(errs, fmt.Errorf("high::slow_span: must not be negative, got %s", cfg.High.SlowSpan))
+	}
+	if cfg.Critical.RefuseGoldAt <= 0 || cfg.Critical.RefuseGoldAt > 1 {
+		errs = append(errs, fmt.Errorf("critical::refuse_gold_at: must be within (0, 1], got %v", cfg.Critical.RefuseGoldAt))
+	}
+	for i, p := range cfg.Elevated.LogAttributes {
+		if _, err := attrmatch.CompilePattern(p); err != nil {
+			errs = append(errs, fmt.Errorf("elevated::log_attributes[%d]: %w", i, err))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+func sevOrZero(s string) plog.SeverityNumber {
+	n, _ := parseSeverity(s)
+	return n
+}
+
+func sortedKeys(m map[string]string) []string {
+	keys := make([]string, 0, len(m))
+	for k := range m {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	return keys
+}

@@ -1,0 +1,311 @@
+package backpressureprocessor
+
+import (
+	"context"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/confmap/confmaptest"
+	"go.opentelemetry.io/collector/confmap/xconfmap"
+	"go.opentelemetry.io/collector/consumer/consumererror"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor"
+	"go.opentelemetry.io/collector/processor/processortest"
+
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
+	"github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor/internal/metadata"
+)
+
+func loadConfig(t *testing.T, name string) *Config {
+	t.Helper()
+	cm, err := confmaptest.LoadConf(filepath.Join("testdata", "config.yaml"))
+	require.NoError(t, err)
+	cfg := createDefaultConfig().(*Config)
+	sub, err := cm.Sub(component.NewIDWithName(metadata.Type, name).String())
+	require.NoError(t, err)
+	require.NoError(t, sub.Unmarshal(cfg))
+	return cfg
+}
+
+func TestConfig(t *testing.T) {
+	require.NoError(t, xconfmap.Validate(loadConfig(t, "")))
+	cfg := loadConfig(t, "tiers")
+	require.NoError(t, xconfmap.Validate(cfg))
+	assert.Equal(t, map[string]string{"checkout": "gold", "search": "bronze"}, cfg.Services)
+	assert.Equal(t, 500*time.Millisecond, cfg.High.SlowSpan)
+	for name, want := range map[string]string{
+		"unknown_tier":        `services::checkout: unknown tier "platinum" (valid: gold, silver, bronze)`,
+		"gold_dropped":        "elevated::drop_tiers[0]: gold is never shed",
+		"bad_severity":        `elevated::min_log_severity: "LOUD" is not a severity`,
+		"not_increasing":      `high::drop_tiers must include every tier of elevated::drop_tiers (missing "silver")`,
+		"severity_decreasing": "high::min_log_severity (INFO) must not be below elevated::min_log_severity (ERROR)",
+		"bad_default":         `default_tier: unknown tier "tin"`,
+		"bad_refuse":          "critical::refuse_gold_at: must be within (0, 1], got 1.5",
+	} {
+		err := xconfmap.Validate(loadConfig(t, name))
+		if assert.Error(t, err, name) {
+			assert.Contains(t, err.Error(), want, name)
+		}
+	}
+}
+
+// fakeWatch is a pressure.Source with a settable level, registered as the
+// queuewatch extension.
+type fakeWatch struct {
+	component.StartFunc
+	component.ShutdownFunc
+	mu      sync.Mutex
+	level   pressure.Level
+	fill    float64
+	shed    map[string]int
+	latency []time.Duration
+}
+
+func (f *fakeWatch) Level() pressure.Level { f.mu.Lock(); defer f.mu.Unlock(); return f.level }
+func (f *fakeWatch) Fill() float64         { f.mu.Lock(); defer f.mu.Unlock(); return f.fill }
+func (f *fakeWatch) ObserveDownstream(d time.Duration) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.latency = append(f.latency, d)
+}
+
+func (f *fakeWatch) ReportShed(tier, signal, reason string, items int) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.shed[tier+"/"+signal+"/"+reason] += items
+}
+
+type host struct {
+	component.Host
+	ext map[component.ID]component.Component
+}
+
+func (h host) GetExtensions() map[component.ID]component.Component { return h.ext }
+
+var _ extension.Extension = (*fakeWatch)(nil)
+
+type pipeline struct {
+	watch   *fakeWatch
+	traces  *consumertest.TracesSink
+	metrics *consumertest.MetricsSink
+	logs    *consumertest.LogsSink
+	tp      processor.Traces
+	mp      processor.Metrics
+	lp      processor.Logs
+}
+
+func newPipeline(t *testing.T, cfg *Config) *pipeline {
+	t.Helper()
+	p := &pipeline{
+		watch:   &fakeWatch{shed: map[string]int{}},
+		traces:  new(consumertest.TracesSink),
+		metrics: new(consumertest.MetricsSink),
+		logs:    new(consumertest.LogsSink),
+	}
+	ctx := context.Background()
+	set := processortest.NewNopSettings(metadata.Type)
+	f := NewFactory()
+	var err error
+	p.tp, err = f.CreateTraces(ctx, set, cfg, p.traces)
+	require.NoError(t, err)
+	p.mp, err = f.CreateMetrics(ctx, set, cfg, p.metrics)
+	require.NoError(t, err)
+	p.lp, err = f.CreateLogs(ctx, set, cfg, p.logs)
+	require.NoError(t, err)
+	h := host{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{component.MustNewID("queuewatch"): p.watch}}
+	for _, c := range []component.Component{p.tp, p.mp, p.lp} {
+		require.NoError(t, c.Start(ctx, h))
+		t.Cleanup(func() { require.NoError(t, c.Shutdown(ctx)) })
+	}
+	return p
+}
+
+func TestStartWithoutExtension(t *testing.T) {
+	tp, err := NewFactory().CreateTraces(context.Background(), processortest.NewNopSettings(metadata.Type), createDefaultConfig(), consumertest.NewNop())
+	require.NoError(t, err)
+	err = tp.Start(context.Background(), componenttest.NewNopHost())
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), `the "queuewatch" extension is not running: add `+"`queuewatch:`"+` under extensions`)
+}
+
+// batch builds one resource per tier, each with: an ok span, an error span
+// and a slow span; a gauge with 2 points; a DEBUG, an INFO, a WARN and an
+// ERROR log record.
+func traces() ptrace.Traces {
+	td := ptrace.NewTraces()
+	for _, tier := range pressure.Tiers {
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.tier", tier)
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		now := time.Now()
+		ok := spans.AppendEmpty()
+		ok.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+		ok.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
+		e := spans.AppendEmpty()
+		e.Status().SetCode(ptrace.StatusCodeError)
+		slow := spans.AppendEmpty()
+		slow.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+		slow.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(2 * time.Second)))
+	}
+	return td
+}
+
+func metrics() pmetric.Metrics {
+	md := pmetric.NewMetrics()
+	for _, tier := range pressure.Tiers {
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr("service.tier", tier)
+		g := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge()
+		g.DataPoints().AppendEmpty().SetIntValue(1)
+		g.DataPoints().AppendEmpty().SetIntValue(2)
+	}
+	return md
+}
+
+func logs() plog.Logs {
+	ld := plog.NewLogs()
+	for _, tier := range pressure.Tiers {
+		rl := ld.ResourceLogs().AppendEmpty()
+		rl.Resource().Attributes().PutStr("service.tier", tier)
+		lrs := rl.ScopeLogs().AppendEmpty().LogRecords()
+		for _, sev := range []plog.SeverityNumber{plog.SeverityNumberDebug, plog.SeverityNumberInfo, plog.SeverityNumberWarn, plog.SeverityNumberError} {
+			lr := lrs.AppendEmpty()
+			lr.SetSeverityNumber(sev)
+			lr.Attributes().PutStr("trace_id", "abc")
+			lr.Attributes().PutStr("user.id", "u")
+		}
+	}
+	return ld
+}
+
+func perTier[T any](n int, items func(i int) (tier string, count int)) map[string]int {
+	out := map[string]int{}
+	for i := range n {
+		tier, c := items(i)
+		if c > 0 {
+			out[tier] += c
+		}
+	}
+	return out
+}
+
+func TestActionsPerLevel(t *testing.T) {
+	ctx := context.Background()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Elevated.LogAttributes = []string{"trace_id"}
+	for _, tc := range []struct {
+		level         pressure.Level
+		fill          float64
+		spans         map[string]int
+		points        map[string]int
+		logs          map[string]int
+		refused       bool
+		logAttrsWhole bool
+	}{
+		{level: pressure.OK, spans: map[string]int{"gold": 3, "silver": 3, "bronze": 3}, points: map[string]int{"gold": 2, "silver": 2, "bronze": 2},
+			logs: map[string]int{"gold": 4, "silver": 4, "bronze": 4}, logAttrsWhole: true},
+		// elevated: bronze gone; silver logs below INFO gone; attributes whitelisted.
+		{level: pressure.Elevated, spans: map[string]int{"gold": 3, "silver": 3}, points: map[string]int{"gold": 2, "silver": 2},
+			logs: map[string]int{"gold": 4, "silver": 3}},
+		// high: silver keeps error and slow spans, no metrics, logs from WARN.
+		{level: pressure.High, spans: map[string]int{"gold": 3, "silver": 2}, points: map[string]int{"gold": 2},
+			logs: map[string]int{"gold": 4, "silver": 2}},
+		{level: pressure.Critical, fill: 0.5, refused: true},
+	} {
+		t.Run(tc.level.String(), func(t *testing.T) {
+			p := newPipeline(t, cfg)
+			p.watch.level, p.watch.fill = tc.level, tc.fill
+			errT := p.tp.ConsumeTraces(ctx, traces())
+			errM := p.mp.ConsumeMetrics(ctx, metrics())
+			errL := p.lp.ConsumeLogs(ctx, logs())
+			if tc.refused {
+				for _, err := range []error{errT, errM, errL} {
+					require.Error(t, err)
+					assert.False(t, consumererror.IsPermanent(err), "a refusal is retryable")
+					assert.Contains(t, err.Error(), "refusing non-gold")
+				}
+				assert.Empty(t, p.traces.AllTraces())
+				assert.Equal(t, 3, p.watch.shed["silver/traces/refused"])
+				return
+			}
+			require.NoError(t, errT)
+			require.NoError(t, errM)
+			require.NoError(t, errL)
+			td := p.traces.AllTraces()[0]
+			assert.Equal(t, tc.spans, perTier[int](td.ResourceSpans().Len(), func(i int) (string, int) {
+				rs := td.ResourceSpans().At(i)
+				v, _ := rs.Resource().Attributes().Get("service.tier")
+				return v.Str(), spanCount(rs)
+			}))
+			md := p.metrics.AllMetrics()[0]
+			assert.Equal(t, tc.points, perTier[int](md.ResourceMetrics().Len(), func(i int) (string, int) {
+				rm := md.ResourceMetrics().At(i)
+				v, _ := rm.Resource().Attributes().Get("service.tier")
+				return v.Str(), dataPointCount(rm)
+			}))
+			ld := p.logs.AllLogs()[0]
+			assert.Equal(t, tc.logs, perTier[int](ld.ResourceLogs().Len(), func(i int) (string, int) {
+				rl := ld.ResourceLogs().At(i)
+				v, _ := rl.Resource().Attributes().Get("service.tier")
+				return v.Str(), logCount(rl)
+			}))
+			for _, rl := range ld.ResourceLogs().All() {
+				v, _ := rl.Resource().Attributes().Get("service.tier")
+				lr := rl.ScopeLogs().At(0).LogRecords().At(0)
+				_, hasUser := lr.Attributes().Get("user.id")
+				assert.Equal(t, tc.logAttrsWhole || v.Str() == "gold", hasUser, "%s logs keep user.id", v.Str())
+			}
+			assert.NotEmpty(t, p.watch.latency, "downstream calls are timed")
+		})
+	}
+}
+
+func TestCriticalGold(t *testing.T) {
+	ctx := context.Background()
+	p := newPipeline(t, createDefaultConfig().(*Config))
+	gold := func() ptrace.Traces {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.tier", "gold")
+		rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+		return td
+	}
+	p.watch.level, p.watch.fill = pressure.Critical, 0.95
+	require.NoError(t, p.tp.ConsumeTraces(ctx, gold()), "gold passes at critical while the queue has room")
+	p.watch.fill = 0.98
+	err := p.tp.ConsumeTraces(ctx, gold())
+	require.Error(t, err, "gold is refused, not dropped, when the queue is about to overflow")
+	assert.False(t, consumererror.IsPermanent(err))
+	assert.Len(t, p.traces.AllTraces(), 1)
+	assert.Equal(t, 1, p.watch.shed["gold/traces/refused"])
+}
+
+func TestTierFromServiceMap(t *testing.T) {
+	cfg := createDefaultConfig().(*Config)
+	cfg.Services = map[string]string{"checkout": "gold", "search": "bronze"}
+	cfg.DefaultTier = "silver"
+	s, err := newShedder(processortest.NewNopSettings(metadata.Type), cfg)
+	require.NoError(t, err)
+	res := pcommon.NewResource()
+	res.Attributes().PutStr("service.name", "checkout")
+	assert.Equal(t, gold, s.tier(res))
+	res.Attributes().PutStr("service.name", "search")
+	assert.Equal(t, bronze, s.tier(res))
+	res.Attributes().PutStr("service.tier", "gold")
+	assert.Equal(t, gold, s.tier(res), "the attribute wins over the map")
+	res.Attributes().PutStr("service.tier", "platinum")
+	assert.Equal(t, bronze, s.tier(res), "an unknown tier value falls back to the map")
+	res.Attributes().PutStr("service.name", "other")
+	assert.Equal(t, silver, s.tier(res), "then to the default tier")
+}
