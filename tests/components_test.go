@@ -87,9 +87,9 @@ func TestComponentsMatchBuilderConfig(t *testing.T) {
 	}
 	for kind, want := range map[string][]string{
 		"receivers":  {"otlp", "prometheus", "fluentforward", "filelog", "hostmetrics", "kubeletstats"},
-		"processors": {"memory_limiter", "batch", "tail_sampling", "k8sattributes", "resourcedetection", "transform", "attributes", "filter", "probabilistic_sampler", "versionstamp", "tagguard"},
+		"processors": {"memory_limiter", "batch", "tail_sampling", "k8sattributes", "resourcedetection", "transform", "attributes", "filter", "probabilistic_sampler", "versionstamp", "tagguard", "backpressure"},
 		"exporters":  {"otlp_grpc", "otlp_http", "debug", "elasticsearch", "loadbalancing", "file", "prometheusremotewrite", "prometheus"},
-		"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth", "basicauth"},
+		"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth", "basicauth", "queuewatch"},
 		"connectors": {"forward", "spanmetrics", "routing"},
 	} {
 		var have []string

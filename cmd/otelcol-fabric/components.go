@@ -27,6 +27,8 @@ import (
 	hostmetricsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver"
 	kubeletstatsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
+	queuewatchextension "github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension"
+	backpressureprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor"
 	tagguardprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor"
 	versionstampprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/versionstampprocessor"
 	"go.opentelemetry.io/collector/component"
@@ -74,6 +76,7 @@ func components() (otelcol.Factories, error) {
 		filestorage.NewFactory(),
 		bearertokenauthextension.NewFactory(),
 		basicauthextension.NewFactory(),
+		queuewatchextension.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -85,6 +88,7 @@ func components() (otelcol.Factories, error) {
 		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.145.0",
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.145.0",
 		basicauthextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension v0.145.0",
+		queuewatchextension.NewFactory().Type():      "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
@@ -143,6 +147,7 @@ func components() (otelcol.Factories, error) {
 		probabilisticsamplerprocessor.NewFactory(),
 		versionstampprocessor.NewFactory(),
 		tagguardprocessor.NewFactory(),
+		backpressureprocessor.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -159,6 +164,7 @@ func components() (otelcol.Factories, error) {
 		probabilisticsamplerprocessor.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/processor/probabilisticsamplerprocessor v0.145.0",
 		versionstampprocessor.NewFactory().Type():         "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 		tagguardprocessor.NewFactory().Type():             "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
+		backpressureprocessor.NewFactory().Type():         "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	factories.Connectors, err = otelcol.MakeFactoryMap[connector.Factory](

@@ -14,6 +14,7 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/otelcol-fabric/otelcol-fabric/configs"
+	"github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension"
 	"github.com/otelcol-fabric/otelcol-fabric/internal/buildinfo"
 )
 
@@ -35,7 +36,10 @@ func fabricSettings(set otelcol.CollectorSettings) otelcol.CollectorSettings {
 		resolver.URIs = []string{"yaml:" + configs.Local}
 	}
 	resolver.ConverterFactories = append(resolver.ConverterFactories,
-		newBuildStampConverterFactory(buildinfo.Commit, buildinfo.BuildTime))
+		newBuildStampConverterFactory(buildinfo.Commit, buildinfo.BuildTime),
+		// Cross-component check a component's own Validate cannot do: the
+		// exporters queuewatch watches exist and have sending queues.
+		queuewatchextension.NewConverterFactory())
 	return set
 }
 
