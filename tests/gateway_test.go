@@ -2,6 +2,7 @@ package tests
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -53,7 +54,9 @@ func TestGatewayFanOut(t *testing.T) {
 	lokiURL, loki := otlpHTTPStandIn(t, "/otlp/v1/")
 	esURL, es := elasticsearchStandIn(t)
 
+	queuewatch := fmt.Sprintf("127.0.0.1:%d", freePort(t))
 	col := startCollectorEnv(t, []string{
+		"FABRIC_QUEUEWATCH_ENDPOINT=" + queuewatch,
 		"FABRIC_INGEST_TOKEN=" + gwToken,
 		"FABRIC_QUEUE_DIR=" + t.TempDir(),
 		"FABRIC_TEMPO_ENDPOINT=" + tempoAddr,
@@ -181,6 +184,32 @@ func TestGatewayFanOut(t *testing.T) {
 		assert.Equal(t, "/cart", s["http_route"])
 		assert.NotContains(t, s, "user_id", "tagguard removed user.id")
 	}
+
+	// Queue watch sees every store's queue, and no pressure.
+	var st struct {
+		Level  string `json:"level"`
+		Queues []struct {
+			Exporter  string `json:"exporter"`
+			Reporting bool   `json:"reporting"`
+		} `json:"queues"`
+	}
+	require.Eventually(t, func() bool {
+		resp, err := http.Get("http://" + queuewatch + "/status")
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		if json.NewDecoder(resp.Body).Decode(&st) != nil {
+			return false
+		}
+		for _, q := range st.Queues {
+			if !q.Reporting {
+				return false
+			}
+		}
+		return len(st.Queues) == 5
+	}, 30*time.Second, 200*time.Millisecond, "queuewatch does not see every exporter's queue: %+v", st)
+	assert.Equal(t, "ok", st.Level)
 
 	require.Equal(t, 0, col.terminate())
 }
