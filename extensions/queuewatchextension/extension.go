@@ -223,12 +223,25 @@ func (w *watcher) scrape(ctx context.Context) (map[string]float64, error) {
 		_, _ = io.Copy(io.Discard, resp.Body)
 		return nil, fmt.Errorf("%s: %s", w.cfg.MetricsEndpoint, resp.Status)
 	}
-	parser := expfmt.NewTextParser(model.UTF8Validation)
-	families, err := parser.TextToMetricFamilies(io.LimitReader(resp.Body, 64<<20))
+	families, err := parseExposition(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
 		return nil, fmt.Errorf("parsing %s: %w", w.cfg.MetricsEndpoint, err)
 	}
 	return fillRatios(families, w.cfg.Exporters), nil
+}
+
+// parseExposition parses the Prometheus text format. prometheus/common
+// v0.67.5's parser panics on some malformed input (found by FuzzFillRatios:
+// a comment line followed by "{}"); a misconfigured metrics_endpoint must
+// not take the collector down, so a panic becomes an error.
+func parseExposition(r io.Reader) (families map[string]*dto.MetricFamily, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			families, err = nil, fmt.Errorf("malformed exposition text (parser panic: %v)", p)
+		}
+	}()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	return parser.TextToMetricFamilies(r)
 }
 
 // fillRatios computes size/capacity per (exporter, signal) and keeps the
@@ -266,10 +279,11 @@ func fillRatios(families map[string]*dto.MetricFamily, watched []string) map[str
 	sizes, capacities := read(queueSizeMetric), read(queueCapacityMetric)
 	fills := map[string]float64{}
 	for q, capacity := range capacities {
-		if capacity <= 0 {
-			continue
+		size, ok := sizes[q]
+		if !ok || !(capacity > 0) || math.IsInf(capacity, 0) || math.IsNaN(size) {
+			continue // no usable reading: not reporting rather than a made-up fill
 		}
-		f := math.Min(sizes[q]/capacity, 1)
+		f := math.Max(0, math.Min(size/capacity, 1))
 		if cur, ok := fills[q.exporter]; !ok || f > cur {
 			fills[q.exporter] = f
 		}
