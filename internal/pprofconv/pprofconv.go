@@ -7,6 +7,7 @@ package pprofconv // import "github.com/otelcol-fabric/otelcol-fabric/internal/p
 
 import (
 	"encoding/hex"
+	"fmt"
 	"strconv"
 	"strings"
 
@@ -260,4 +261,132 @@ func decodeHex(s string, dst []byte) bool {
 	}
 	_, err := hex.Decode(dst, []byte(s))
 	return err == nil
+}
+
+// ToPprof converts one OTLP profile (with its batch's dictionary) back into
+// a pprof profile with a single sample type. Sample attributes become pprof
+// labels (strings) and numeric labels (integers).
+func ToPprof(dict pprofile.ProfilesDictionary, prof pprofile.Profile) (*profile.Profile, error) {
+	st := dict.StringTable()
+	str := func(i int32) string {
+		if i < 0 || int(i) >= st.Len() {
+			return ""
+		}
+		return st.At(int(i))
+	}
+	out := &profile.Profile{
+		SampleType:    []*profile.ValueType{{Type: str(prof.SampleType().TypeStrindex()), Unit: str(prof.SampleType().UnitStrindex())}},
+		TimeNanos:     int64(prof.Time()),
+		DurationNanos: int64(prof.DurationNano()),
+		Period:        prof.Period(),
+	}
+	if pt := prof.PeriodType(); pt.TypeStrindex() != 0 || pt.UnitStrindex() != 0 {
+		out.PeriodType = &profile.ValueType{Type: str(pt.TypeStrindex()), Unit: str(pt.UnitStrindex())}
+	}
+	functions := map[int32]*profile.Function{}
+	mappings := map[int32]*profile.Mapping{}
+	locations := map[int32]*profile.Location{}
+	fnTable, mapTable, locTable := dict.FunctionTable(), dict.MappingTable(), dict.LocationTable()
+	function := func(i int32) (*profile.Function, error) {
+		if f, ok := functions[i]; ok {
+			return f, nil
+		}
+		if i <= 0 || int(i) >= fnTable.Len() {
+			return nil, fmt.Errorf("function index %d out of range", i)
+		}
+		fn := fnTable.At(int(i))
+		f := &profile.Function{ID: uint64(len(out.Function) + 1), Name: str(fn.NameStrindex()),
+			SystemName: str(fn.SystemNameStrindex()), Filename: str(fn.FilenameStrindex()), StartLine: fn.StartLine()}
+		functions[i] = f
+		out.Function = append(out.Function, f)
+		return f, nil
+	}
+	mapping := func(i int32) *profile.Mapping {
+		if i <= 0 || int(i) >= mapTable.Len() {
+			return nil
+		}
+		if m, ok := mappings[i]; ok {
+			return m
+		}
+		mp := mapTable.At(int(i))
+		m := &profile.Mapping{ID: uint64(len(out.Mapping) + 1), Start: mp.MemoryStart(), Limit: mp.MemoryLimit(),
+			Offset: mp.FileOffset(), File: str(mp.FilenameStrindex())}
+		mappings[i] = m
+		out.Mapping = append(out.Mapping, m)
+		return m
+	}
+	location := func(i int32) (*profile.Location, error) {
+		if l, ok := locations[i]; ok {
+			return l, nil
+		}
+		if i <= 0 || int(i) >= locTable.Len() {
+			return nil, fmt.Errorf("location index %d out of range", i)
+		}
+		loc := locTable.At(int(i))
+		l := &profile.Location{ID: uint64(len(out.Location) + 1), Address: loc.Address(), Mapping: mapping(loc.MappingIndex())}
+		for _, ln := range loc.Lines().All() {
+			f, err := function(ln.FunctionIndex())
+			if err != nil {
+				return nil, err
+			}
+			l.Line = append(l.Line, profile.Line{Function: f, Line: ln.Line(), Column: ln.Column()})
+		}
+		locations[i] = l
+		out.Location = append(out.Location, l)
+		return l, nil
+	}
+	stacks, attrs := dict.StackTable(), dict.AttributeTable()
+	for _, s := range prof.Samples().All() {
+		if s.Values().Len() == 0 {
+			continue
+		}
+		var total int64
+		for _, v := range s.Values().All() {
+			total += v
+		}
+		smp := &profile.Sample{Value: []int64{total}}
+		if si := s.StackIndex(); si > 0 && int(si) < stacks.Len() {
+			for _, li := range stacks.At(int(si)).LocationIndices().All() {
+				l, err := location(li)
+				if err != nil {
+					return nil, err
+				}
+				smp.Location = append(smp.Location, l)
+			}
+		}
+		for _, ai := range s.AttributeIndices().All() {
+			if ai <= 0 || int(ai) >= attrs.Len() {
+				continue
+			}
+			kv := attrs.At(int(ai))
+			key := str(kv.KeyStrindex())
+			if kv.Value().Type() == pcommon.ValueTypeInt {
+				if smp.NumLabel == nil {
+					smp.NumLabel = map[string][]int64{}
+				}
+				smp.NumLabel[key] = append(smp.NumLabel[key], kv.Value().Int())
+				continue
+			}
+			if smp.Label == nil {
+				smp.Label = map[string][]string{}
+			}
+			smp.Label[key] = append(smp.Label[key], kv.Value().AsString())
+		}
+		// A link from the link table becomes trace_id/span_id labels, the
+		// form Pyroscope and the exporter's join read.
+		if li := s.LinkIndex(); li > 0 && int(li) < dict.LinkTable().Len() {
+			link := dict.LinkTable().At(int(li))
+			if smp.Label == nil {
+				smp.Label = map[string][]string{}
+			}
+			if _, ok := smp.Label[LabelTraceID]; !ok && !link.TraceID().IsEmpty() {
+				smp.Label[LabelTraceID] = []string{link.TraceID().String()}
+			}
+			if _, ok := smp.Label[LabelSpanID]; !ok && !link.SpanID().IsEmpty() {
+				smp.Label[LabelSpanID] = []string{link.SpanID().String()}
+			}
+		}
+		out.Sample = append(out.Sample, smp)
+	}
+	return out, nil
 }
