@@ -29,7 +29,7 @@ type catalogKey struct{ service, environment string }
 
 // catalogFile is the file format; see README.md "Version catalog".
 type catalogFile struct {
-	Services []yaml.Node `yaml:"services"`
+	Services *[]yaml.Node `yaml:"services"`
 }
 
 type catalogEntry struct {
@@ -99,11 +99,23 @@ func parseCatalog(data []byte) (*catalog, error) {
 	if err := dec.Decode(&file); err != nil && !errors.Is(err, io.EOF) {
 		return nil, errors.New(strings.TrimPrefix(yamlErrorText(err), "yaml: "))
 	}
-	c := &catalog{entries: make(map[catalogKey]*[numFields]string, len(file.Services))}
+	// A file without a services list is an error, not an empty catalog: a
+	// deploy pipeline that truncates the file before writing it (rather
+	// than renaming a complete file into place) must not wipe the versions
+	// of every service for a reload interval. "services: []" is an empty
+	// catalog on purpose.
+	if file.Services == nil {
+		if len(bytes.TrimSpace(data)) == 0 {
+			return nil, errors.New("the file is empty")
+		}
+		return nil, errors.New("no services list (write services: [] for an empty catalog)")
+	}
+	services := *file.Services
+	c := &catalog{entries: make(map[catalogKey]*[numFields]string, len(services))}
 	lines := map[catalogKey]int{}
 	var errs []error
-	for i := range file.Services {
-		node := &file.Services[i]
+	for i := range services {
+		node := &services[i]
 		var e catalogEntry
 		if line, err := decodeStrict(node, &e); err != nil {
 			errs = append(errs, fmt.Errorf("line %d: services[%d]: %s", line, i, yamlErrorText(err)))

@@ -44,9 +44,31 @@ func TestParseCatalogErrors(t *testing.T) {
 			}
 		})
 	}
-	empty, err := parseCatalog(nil)
-	require.NoError(t, err, "an empty file is an empty catalog")
+	// A truncated (empty) file or one without the list is an error, so a
+	// reload during a non-atomic write keeps the last good catalog.
+	_, err := parseCatalog(nil)
+	assert.ErrorContains(t, err, "the file is empty")
+	_, err = parseCatalog([]byte("# nothing here\n"))
+	assert.ErrorContains(t, err, "no services list")
+	empty, err := parseCatalog([]byte("services: []\n"))
+	require.NoError(t, err, "an explicitly empty catalog")
 	assert.Equal(t, 0, empty.size())
+}
+
+// TestCatalogReloadOfTruncatedFile: a reload that finds the file empty
+// (a writer truncated it and has not written yet) keeps the last good catalog.
+func TestCatalogReloadOfTruncatedFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "catalog.yaml")
+	require.NoError(t, os.WriteFile(path, []byte("services:\n  - service: checkout\n    version: 1.0.0\n"), 0o600))
+	var loads []bool
+	w := newCatalogWatcher(path, time.Hour, zap.NewNop(), func(ok bool, _ int) { loads = append(loads, ok) })
+	require.NoError(t, w.reload())
+	require.NoError(t, os.WriteFile(path, nil, 0o600))
+	require.Error(t, w.reload())
+	v, ok := w.catalog().lookup("checkout", "")
+	require.True(t, ok)
+	assert.Equal(t, "1.0.0", v[fieldVersion])
+	assert.Equal(t, []bool{true, false}, loads)
 }
 
 func TestCatalogTooLarge(t *testing.T) {
@@ -61,7 +83,12 @@ func TestCatalogTooLarge(t *testing.T) {
 // keeps the last good catalog and is reported, and every load is counted.
 func TestCatalogReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "catalog.yaml")
-	write := func(content string) { require.NoError(t, os.WriteFile(path, []byte(content), 0o600)) }
+	// Written as a deploy pipeline should: a complete file renamed into
+	// place, so the watcher never reads a half-written one.
+	write := func(content string) {
+		require.NoError(t, os.WriteFile(path+".tmp", []byte(content), 0o600))
+		require.NoError(t, os.Rename(path+".tmp", path))
+	}
 	write("services:\n  - service: checkout\n    version: 1.0.0\n")
 
 	tel := componenttest.NewTelemetry()
