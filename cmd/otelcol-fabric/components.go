@@ -27,10 +27,12 @@ import (
 	hostmetricsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver"
 	kubeletstatsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
+	profilelinkexporter "github.com/otelcol-fabric/otelcol-fabric/exporters/profilelinkexporter"
 	queuewatchextension "github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension"
 	backpressureprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor"
 	tagguardprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor"
 	versionstampprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/versionstampprocessor"
+	pyroscopereceiver "github.com/otelcol-fabric/otelcol-fabric/receivers/pyroscopereceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
 	forwardconnector "go.opentelemetry.io/collector/connector/forwardconnector"
@@ -98,6 +100,7 @@ func components() (otelcol.Factories, error) {
 		filelogreceiver.NewFactory(),
 		hostmetricsreceiver.NewFactory(),
 		kubeletstatsreceiver.NewFactory(),
+		pyroscopereceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -109,6 +112,7 @@ func components() (otelcol.Factories, error) {
 		filelogreceiver.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/filelogreceiver v0.145.0",
 		hostmetricsreceiver.NewFactory().Type():   "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver v0.145.0",
 		kubeletstatsreceiver.NewFactory().Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver v0.145.0",
+		pyroscopereceiver.NewFactory().Type():     "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
@@ -120,6 +124,7 @@ func components() (otelcol.Factories, error) {
 		fileexporter.NewFactory(),
 		prometheusremotewriteexporter.NewFactory(),
 		prometheusexporter.NewFactory(),
+		profilelinkexporter.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -133,6 +138,7 @@ func components() (otelcol.Factories, error) {
 		fileexporter.NewFactory().Type():                  "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter v0.145.0",
 		prometheusremotewriteexporter.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusremotewriteexporter v0.145.0",
 		prometheusexporter.NewFactory().Type():            "github.com/open-telemetry/opentelemetry-collector-contrib/exporter/prometheusexporter v0.145.0",
+		profilelinkexporter.NewFactory().Type():           "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	factories.Processors, err = otelcol.MakeFactoryMap[processor.Factory](

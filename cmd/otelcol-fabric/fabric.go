@@ -11,6 +11,7 @@ import (
 
 	"github.com/spf13/cobra"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/featuregate"
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/otelcol-fabric/otelcol-fabric/configs"
@@ -23,6 +24,7 @@ import (
 const (
 	commitAttribute    = "vcs.ref.head.revision"
 	buildTimeAttribute = "build.timestamp"
+	profilesGate       = "service.profilesSupport"
 )
 
 // fabricSettings applies what every otelcol-fabric binary adds to the
@@ -30,6 +32,13 @@ const (
 // and the converter that puts the build stamps on the collector's own telemetry.
 func fabricSettings(set otelcol.CollectorSettings) otelcol.CollectorSettings {
 	set.BuildInfo.Version = buildinfo.Version
+	// Profiles are a development-stage signal in collector v0.145.0, behind
+	// the service.profilesSupport gate. otelcol-fabric carries profiles
+	// end to end (pyroscope receiver, profilelink exporter), so the gate is
+	// on by default; --feature-gates=-service.profilesSupport turns it off.
+	if err := featuregate.GlobalRegistry().Set(profilesGate, true); err != nil {
+		panic(fmt.Sprintf("otelcol-fabric: feature gate %s: %v", profilesGate, err))
+	}
 	resolver := &set.ConfigProviderSettings.ResolverSettings
 	if len(resolver.URIs) == 0 {
 		// Only a default: any --config or --set flag replaces it.
