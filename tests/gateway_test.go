@@ -110,6 +110,8 @@ func TestGatewayFanOut(t *testing.T) {
 	assert.NotContains(t, spansOf(traces, run), "search plain", "tail sampling at 0% drops the plain bronze trace")
 	errSpan := tempoSpans["checkout error"]
 	assert.Equal(t, fmt.Sprintf("%032x", 1), errSpan.TraceID().String())
+	profileID, _ := errSpan.Attributes().Get("pyroscope.profile.id")
+	assert.Equal(t, errSpan.SpanID().String(), profileID.Str(), "root spans carry pyroscope.profile.id for Tempo's link to the profile")
 
 	// Vendor: all three signals, with the API key.
 	require.Eventually(t, func() bool {
