@@ -70,6 +70,8 @@ func (s *pyroscopeServer) all() []pyroscopeIngest {
 	return append([]pyroscopeIngest(nil), s.received...)
 }
 
+var spinSink int
+
 //go:noinline
 func spin(d time.Duration) int {
 	n := 0
@@ -125,7 +127,7 @@ func TestProfilesLinkedToTraces(t *testing.T) {
 	childCtx, child := tracer.Start(rootCtx, "price cart")
 	sc := child.SpanContext()
 	pprof.Do(childCtx, pprof.Labels("span_id", sc.SpanID().String(), "trace_id", sc.TraceID().String()), func(context.Context) {
-		spin(3 * time.Second)
+		spinSink += spin(3 * time.Second)
 	})
 	child.End()
 	root.End()

@@ -2,6 +2,7 @@ package pyroscopereceiver
 
 import (
 	"bytes"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 
@@ -19,7 +20,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("x{a=b,c=d}", "", []byte{0x1f, 0x8b, 0x08})
 	r := &pyroscopeReceiver{}
 	f.Fuzz(func(t *testing.T, name, format string, body []byte) {
-		req := httptest.NewRequest("POST", "/ingest", bytes.NewReader(body))
+		req := httptest.NewRequest(http.MethodPost, "/ingest", bytes.NewReader(body))
 		q := req.URL.Query()
 		q.Set("name", name)
 		q.Set("format", format)

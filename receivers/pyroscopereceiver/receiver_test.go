@@ -67,6 +67,8 @@ func sampleTypes(pd pprofile.Profiles) []string {
 	return out
 }
 
+var cpuSink int
+
 //go:noinline
 func burnCPU(d time.Duration) int {
 	n := 0
@@ -92,7 +94,7 @@ func TestPyroscopeGoClient(t *testing.T) {
 		ProfileTypes:    []pyroscope.ProfileType{pyroscope.ProfileCPU},
 	})
 	require.NoError(t, err)
-	burnCPU(2500 * time.Millisecond)
+	cpuSink += burnCPU(2500 * time.Millisecond)
 	require.NoError(t, p.Stop())
 
 	require.Eventually(t, func() bool { return sink.SampleCount() > 0 }, 15*time.Second, 100*time.Millisecond)
