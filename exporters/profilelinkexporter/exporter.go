@@ -96,7 +96,7 @@ func (l *linker) Start(ctx context.Context, host component.Host) error {
 	}
 	l.stop = make(chan struct{})
 	l.done.Add(1)
-	go l.loop()
+	go l.loop(l.stop)
 	return nil
 }
 
@@ -119,7 +119,7 @@ func (l *linker) Shutdown(context.Context) error {
 }
 
 // loop retries pending joins, sends what is due, and replays the spool.
-func (l *linker) loop() {
+func (l *linker) loop(stop <-chan struct{}) {
 	defer l.done.Done()
 	tick := time.NewTicker(100 * time.Millisecond)
 	defer tick.Stop()
@@ -129,7 +129,7 @@ func (l *linker) loop() {
 	defer sweep.Stop()
 	for {
 		select {
-		case <-l.stop:
+		case <-stop:
 			return
 		case <-l.wake:
 			l.retryPending(false)

@@ -117,31 +117,35 @@ func (w *watcher) Start(ctx context.Context, host component.Host) error {
 	}
 	w.stop = make(chan struct{})
 	w.done.Add(1)
-	go w.loop()
+	go w.loop(w.stop)
 	return nil
 }
 
 func (w *watcher) Shutdown(ctx context.Context) error {
 	if w.stop != nil {
 		close(w.stop)
-		w.stop = nil
 	}
 	var err error
 	if w.server != nil {
 		err = w.server.Shutdown(ctx)
 	}
 	w.done.Wait()
+	w.stop = nil
 	w.tb.Shutdown()
 	return err
 }
 
-func (w *watcher) loop() {
+// loop measures until stop is closed. stop is passed in, not read from the
+// field, which Shutdown resets: a loop that read the field after the reset
+// would block on a nil channel forever (seen as a collector that did not
+// stop on SIGTERM).
+func (w *watcher) loop(stop <-chan struct{}) {
 	defer w.done.Done()
 	t := time.NewTicker(w.cfg.Interval)
 	defer t.Stop()
 	for {
 		select {
-		case <-w.stop:
+		case <-stop:
 			return
 		case now := <-t.C:
 			w.measure(now)

@@ -204,3 +204,37 @@ func TestStatusPageInChromium(t *testing.T) {
 	require.NoError(t, err)
 	assert.Greater(t, fi.Size(), int64(5000), "the screenshot has content")
 }
+
+// TestShutdownDuringMeasurement: Shutdown while a measurement is under way
+// returns promptly (a loop that re-read the stop channel after Shutdown reset
+// it blocked forever, and the collector ignored SIGTERM).
+func TestShutdownDuringMeasurement(t *testing.T) {
+	inScrape := make(chan struct{}, 100)
+	slow := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		inScrape <- struct{}{}
+		time.Sleep(300 * time.Millisecond)
+		(&fakeCollector{sizes: map[string]float64{"otlp_grpc/backend|traces": 1}}).ServeHTTP(w, r)
+	})
+	srv := httptest.NewServer(slow)
+	defer srv.Close()
+	cfg := createDefaultConfig().(*Config)
+	cfg.MetricsEndpoint = srv.URL
+	cfg.Interval = 20 * time.Millisecond
+	cfg.Exporters = []string{"otlp_grpc/backend"}
+	cfg.Status.NetAddr.Endpoint = ""
+	w, err := newWatcher(extensiontest.NewNopSettings(metadata.Type), cfg)
+	require.NoError(t, err)
+	for range 5 {
+		require.NoError(t, w.Start(context.Background(), componenttest.NewNopHost()))
+		<-inScrape // a measurement is in flight
+		done := make(chan error, 1)
+		go func() { done <- w.Shutdown(context.Background()) }()
+		select {
+		case err := <-done:
+			require.NoError(t, err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Shutdown did not return while a measurement was in flight")
+		}
+		w.tb, _ = metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
+	}
+}

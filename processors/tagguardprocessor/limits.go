@@ -180,6 +180,7 @@ func (r *reporter) start() {
 		return
 	}
 	r.stopCh = make(chan struct{})
+	stop := r.stopCh
 	r.done.Add(1)
 	go func() {
 		defer r.done.Done()
@@ -187,7 +188,7 @@ func (r *reporter) start() {
 		defer t.Stop()
 		for {
 			select {
-			case <-r.stopCh:
+			case <-stop:
 				return
 			case <-t.C:
 				r.flush()
