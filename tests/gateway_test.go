@@ -112,6 +112,15 @@ func TestGatewayFanOut(t *testing.T) {
 	assert.Equal(t, fmt.Sprintf("%032x", 1), errSpan.TraceID().String())
 	profileID, _ := errSpan.Attributes().Get("pyroscope.profile.id")
 	assert.Equal(t, errSpan.SpanID().String(), profileID.Str(), "root spans carry pyroscope.profile.id for Tempo's link to the profile")
+	require.Eventually(t, func() bool {
+		traces, _, _, _ := tempo.snapshot()
+		_, ok := spansOf(traces, run)["payments remote child"]
+		return ok
+	}, 30*time.Second, 100*time.Millisecond)
+	traces, _, _, _ = tempo.snapshot()
+	remoteRoot := spansOf(traces, run)["payments remote child"]
+	profileID, _ = remoteRoot.Attributes().Get("pyroscope.profile.id")
+	assert.Equal(t, remoteRoot.SpanID().String(), profileID.Str(), "a local root with a remote parent carries it too")
 
 	// Vendor: all three signals, with the API key.
 	require.Eventually(t, func() bool {
@@ -254,6 +263,18 @@ func gwTraces(run string) ptrace.Traces {
 			s.Status().SetCode(ptrace.StatusCodeError)
 		}
 	}
+	// The local root of payments in a trace that began in another service:
+	// its parent is remote (span flags 0x300), and it is gold so sampling keeps it.
+	rs := td.ResourceSpans().AppendEmpty()
+	gwResource(rs.Resource(), "payments", "gold", run)
+	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.SetName("payments remote child")
+	s.SetTraceID(pcommon.TraceID{15: 9})
+	s.SetSpanID(pcommon.SpanID{7: 9})
+	s.SetParentSpanID(pcommon.SpanID{7: 8})
+	s.SetFlags(0x301)
+	s.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(-10 * time.Millisecond)))
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
 	return td
 }
 
