@@ -203,7 +203,7 @@ func (l *linker) link(b *pendingBatch, final bool) bool {
 				continue
 			}
 			var span pcommon.SpanID
-			if !decodeSpanID(ids[0], &span) {
+			if !pprofconv.DecodeHex(ids[0], span[:]) || span.IsEmpty() {
 				continue
 			}
 			rootID, rootName, ok := l.index.root(span, now)
@@ -229,35 +229,6 @@ func (l *linker) link(b *pendingBatch, final bool) bool {
 		l.tb.ExporterProfilelinkSamplesUnlinked.Add(ctx, unlinked)
 	}
 	return complete
-}
-
-func decodeSpanID(s string, dst *pcommon.SpanID) bool {
-	if len(s) != 16 {
-		return false
-	}
-	var b [8]byte
-	for i := 0; i < 8; i++ {
-		hi, ok1 := unhex(s[2*i])
-		lo, ok2 := unhex(s[2*i+1])
-		if !ok1 || !ok2 {
-			return false
-		}
-		b[i] = hi<<4 | lo
-	}
-	*dst = b
-	return !dst.IsEmpty()
-}
-
-func unhex(c byte) (byte, bool) {
-	switch {
-	case c >= '0' && c <= '9':
-		return c - '0', true
-	case c >= 'a' && c <= 'f':
-		return c - 'a' + 10, true
-	case c >= 'A' && c <= 'F':
-		return c - 'A' + 10, true
-	}
-	return 0, false
 }
 
 // retryPending links waiting batches again and sends those that are

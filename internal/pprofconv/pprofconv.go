@@ -232,9 +232,9 @@ func (b *Dict) AppendProfiles(p *profile.Profile, sp pprofile.ScopeProfiles, fal
 				}
 				switch k {
 				case LabelTraceID:
-					haveTrace = decodeHex(vs[0], traceID[:])
+					haveTrace = DecodeHex(vs[0], traceID[:])
 				case LabelSpanID:
-					haveSpan = decodeHex(vs[0], spanID[:])
+					haveSpan = DecodeHex(vs[0], spanID[:])
 				}
 			}
 			for k, vs := range s.NumLabel {
@@ -254,8 +254,8 @@ func (b *Dict) AppendProfiles(p *profile.Profile, sp pprofile.ScopeProfiles, fal
 	}
 }
 
-// decodeHex decodes a hex id of exactly len(dst) bytes.
-func decodeHex(s string, dst []byte) bool {
+// DecodeHex decodes a hex id (trace or span id) of exactly len(dst) bytes.
+func DecodeHex(s string, dst []byte) bool {
 	if len(s) != 2*len(dst) {
 		return false
 	}

@@ -20,7 +20,6 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest/observer"
 
-	"github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor/internal/metadata"
 	"github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor/internal/metadatatest"
 )
 
@@ -428,4 +427,3 @@ func TestOddAttributesDoNotPanic(t *testing.T) {
 	assert.ElementsMatch(t, []string{"http.route", "trace_id"}, keys(got))
 }
 
-var _ = metadata.Type
