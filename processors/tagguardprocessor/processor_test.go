@@ -426,4 +426,3 @@ func TestOddAttributesDoNotPanic(t *testing.T) {
 	got := h.traces.AllTraces()[0].ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).Attributes()
 	assert.ElementsMatch(t, []string{"http.route", "trace_id"}, keys(got))
 }
-
