@@ -16,6 +16,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fabric/otelcol-fabric/internal/attrmatch"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pdatacount"
 	"github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
 	"github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor/internal/metadata"
 )
@@ -264,7 +265,7 @@ func (s *shedder) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 	if level == pressure.Critical {
 		var items [numTiers]int64
 		for _, rm := range md.ResourceMetrics().All() {
-			items[s.tier(rm.Resource())] += int64(dataPointCount(rm))
+			items[s.tier(rm.Resource())] += int64(pdatacount.ResourceMetrics(rm))
 		}
 		return md, s.refuse(ctx, sigMetrics, items)
 	}
@@ -273,10 +274,10 @@ func (s *shedder) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 		t := s.tier(rm.Resource())
 		switch {
 		case s.dropped(level, t):
-			c.shed[t][reasonTierDropped] += int64(dataPointCount(rm))
+			c.shed[t][reasonTierDropped] += int64(pdatacount.ResourceMetrics(rm))
 			return true
 		case s.reduced(level, t):
-			c.shed[t][reasonNotImportant] += int64(dataPointCount(rm))
+			c.shed[t][reasonNotImportant] += int64(pdatacount.ResourceMetrics(rm))
 			return true
 		}
 		return false
@@ -342,27 +343,6 @@ func logCount(rl plog.ResourceLogs) int {
 	n := 0
 	for _, sl := range rl.ScopeLogs().All() {
 		n += sl.LogRecords().Len()
-	}
-	return n
-}
-
-func dataPointCount(rm pmetric.ResourceMetrics) int {
-	n := 0
-	for _, sm := range rm.ScopeMetrics().All() {
-		for _, m := range sm.Metrics().All() {
-			switch m.Type() {
-			case pmetric.MetricTypeGauge:
-				n += m.Gauge().DataPoints().Len()
-			case pmetric.MetricTypeSum:
-				n += m.Sum().DataPoints().Len()
-			case pmetric.MetricTypeHistogram:
-				n += m.Histogram().DataPoints().Len()
-			case pmetric.MetricTypeExponentialHistogram:
-				n += m.ExponentialHistogram().DataPoints().Len()
-			case pmetric.MetricTypeSummary:
-				n += m.Summary().DataPoints().Len()
-			}
-		}
 	}
 	return n
 }

@@ -23,6 +23,7 @@ import (
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processortest"
 
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pdatacount"
 	"github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
 	"github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor/internal/metadata"
 )
@@ -252,7 +253,7 @@ func TestActionsPerLevel(t *testing.T) {
 			assert.Equal(t, tc.points, perTier[int](md.ResourceMetrics().Len(), func(i int) (string, int) {
 				rm := md.ResourceMetrics().At(i)
 				v, _ := rm.Resource().Attributes().Get("service.tier")
-				return v.Str(), dataPointCount(rm)
+				return v.Str(), pdatacount.ResourceMetrics(rm)
 			}))
 			ld := p.logs.AllLogs()[0]
 			assert.Equal(t, tc.logs, perTier[int](ld.ResourceLogs().Len(), func(i int) (string, int) {

@@ -8,6 +8,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pdatacount"
 )
 
 // overflowKey marks the series that data points past a metric's cap are
@@ -232,7 +234,7 @@ func mix(x uint64) uint64 {
 func (t *seriesTracker) limit(m pmetric.Metric, key uint64, now int64, observe bool) int64 {
 	st := t.stream(key, now)
 	if st == nil {
-		t.untracked += int64(dataPointCount(m)) // reported by the caller
+		t.untracked += int64(pdatacount.Metric(m)) // reported by the caller
 		return 0
 	}
 	var f folder
@@ -443,20 +445,4 @@ func (f *folder) stamp(st *stream, cumulative bool, dp stampable) {
 	dp.SetStartTimestamp(start)
 	dp.SetTimestamp(f.ts)
 	dp.Attributes().PutBool(overflowKey, true)
-}
-
-func dataPointCount(m pmetric.Metric) int {
-	switch m.Type() {
-	case pmetric.MetricTypeGauge:
-		return m.Gauge().DataPoints().Len()
-	case pmetric.MetricTypeSum:
-		return m.Sum().DataPoints().Len()
-	case pmetric.MetricTypeHistogram:
-		return m.Histogram().DataPoints().Len()
-	case pmetric.MetricTypeExponentialHistogram:
-		return m.ExponentialHistogram().DataPoints().Len()
-	case pmetric.MetricTypeSummary:
-		return m.Summary().DataPoints().Len()
-	}
-	return 0
 }
