@@ -163,6 +163,7 @@ func TestTelemetryCountsSources(t *testing.T) {
 	a := td.ResourceSpans().AppendEmpty().Resource().Attributes()
 	a.PutStr("service.version", "1.0.0")
 	a.PutStr("build_time", "not a time")
+	a.PutStr("deployment.environment", "staging")
 	b := td.ResourceSpans().AppendEmpty().Resource().Attributes()
 	b.PutStr("app.version", "2.0.0")
 	require.NoError(t, p.ConsumeTraces(context.Background(), td))
@@ -175,11 +176,14 @@ func TestTelemetryCountsSources(t *testing.T) {
 		{Attributes: kv("version", "resource"), Value: 1},
 		{Attributes: kv("commit", "static"), Value: 2},
 		{Attributes: kv("build_time", "unknown"), Value: 2},
+		{Attributes: kv("environment", "resource"), Value: 1},
+		{Attributes: kv("environment", "unknown"), Value: 1},
 	}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualProcessorVersionstampValuesInvalid(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: kv("build_time", "resource"), Value: 1},
 	}, metricdatatest.IgnoreTimestamp())
 	metadatatest.AssertEqualProcessorVersionstampValuesMissing(t, tel, []metricdata.DataPoint[int64]{
 		{Attributes: attribute.NewSet(attribute.String("field", "build_time")), Value: 2},
+		{Attributes: attribute.NewSet(attribute.String("field", "environment")), Value: 1},
 	}, metricdatatest.IgnoreTimestamp())
 }

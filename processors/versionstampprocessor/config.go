@@ -23,7 +23,7 @@ var knownSources = []string{sourceResource, sourceKubernetes, sourceCatalog, sou
 // Config configures the versionstamp processor. Every field is documented in
 // README.md.
 type Config struct {
-	// Keys are the resource attribute keys the three facts are written under.
+	// Keys are the resource attribute keys the facts are written under.
 	Keys Keys `mapstructure:"keys"`
 	// Sources lists where values are looked for, highest priority first.
 	Sources []string `mapstructure:"sources"`
@@ -59,23 +59,26 @@ type Config struct {
 
 // Keys are the output attribute keys.
 type Keys struct {
-	Version   string `mapstructure:"version"`
-	Commit    string `mapstructure:"commit"`
-	BuildTime string `mapstructure:"build_time"`
+	Version     string `mapstructure:"version"`
+	Commit      string `mapstructure:"commit"`
+	BuildTime   string `mapstructure:"build_time"`
+	Environment string `mapstructure:"environment"`
 }
 
 // Aliases are the legacy keys of each fact.
 type Aliases struct {
-	Version   []string `mapstructure:"version"`
-	Commit    []string `mapstructure:"commit"`
-	BuildTime []string `mapstructure:"build_time"`
+	Version     []string `mapstructure:"version"`
+	Commit      []string `mapstructure:"commit"`
+	BuildTime   []string `mapstructure:"build_time"`
+	Environment []string `mapstructure:"environment"`
 }
 
 // Values are one value of each fact.
 type Values struct {
-	Version   string `mapstructure:"version"`
-	Commit    string `mapstructure:"commit"`
-	BuildTime string `mapstructure:"build_time"`
+	Version     string `mapstructure:"version"`
+	Commit      string `mapstructure:"commit"`
+	BuildTime   string `mapstructure:"build_time"`
+	Environment string `mapstructure:"environment"`
 }
 
 // KubernetesSource names the resource attributes that carry Kubernetes metadata.
@@ -90,6 +93,9 @@ type KubernetesSource struct {
 	RevisionKeys []string `mapstructure:"revision_keys"`
 	// CreatedKeys carry a build time, e.g. the org.opencontainers.image.created annotation.
 	CreatedKeys []string `mapstructure:"created_keys"`
+	// EnvironmentKeys carry the deployment environment, e.g. an environment
+	// label of the pod or of its namespace.
+	EnvironmentKeys []string `mapstructure:"environment_keys"`
 }
 
 // CatalogSource configures the version catalog.
@@ -121,6 +127,7 @@ func (cfg *Config) Validate() error {
 		{"keys::version", cfg.Keys.Version},
 		{"keys::commit", cfg.Keys.Commit},
 		{"keys::build_time", cfg.Keys.BuildTime},
+		{"keys::environment", cfg.Keys.Environment},
 	} {
 		switch prev, dup := outputs[k.key]; {
 		case k.key == "":
@@ -154,6 +161,7 @@ func (cfg *Config) Validate() error {
 		{"aliases::version", cfg.Aliases.Version},
 		{"aliases::commit", cfg.Aliases.Commit},
 		{"aliases::build_time", cfg.Aliases.BuildTime},
+		{"aliases::environment", cfg.Aliases.Environment},
 	} {
 		for _, key := range a.keys {
 			switch {
@@ -180,6 +188,7 @@ func (cfg *Config) Validate() error {
 		{"static::version", cfg.Static.Version},
 		{"static::commit", cfg.Static.Commit},
 		{"static::build_time", cfg.Static.BuildTime},
+		{"static::environment", cfg.Static.Environment},
 	} {
 		if v.value == "" {
 			continue
@@ -203,9 +212,14 @@ func (cfg *Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// isValid reports whether s passes as any of the three facts.
+// isValid reports whether s passes as a version, commit or build time. Any
+// name passes as an environment, so that field is left out: the marker is
+// recognised there by equality.
 func isValid(s string) bool {
 	for _, f := range fields {
+		if f == fieldEnvironment {
+			continue
+		}
 		if _, err := f.normalize(s); err == nil {
 			return true
 		}

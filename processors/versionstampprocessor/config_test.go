@@ -36,9 +36,12 @@ func TestLoadConfig(t *testing.T) {
 	assert.True(t, full.Override)
 	assert.True(t, full.KeepAliases)
 	assert.Equal(t, []string{"app.version"}, full.Aliases.Version)
+	assert.Equal(t, "deployment.environment.name", full.Keys.Environment)
+	assert.Equal(t, []string{"deployment.environment", "env"}, full.Aliases.Environment)
+	assert.Equal(t, []string{"k8s.namespace.labels.environment"}, full.Kubernetes.EnvironmentKeys)
 	assert.Equal(t, "testdata/catalog.yaml", full.Catalog.Path)
 	assert.Equal(t, 30*time.Second, full.Catalog.ReloadInterval)
-	assert.Equal(t, Values{Version: "0.9.0", Commit: "abcdef0", BuildTime: "2026-11-01T00:00:00Z"}, full.Static)
+	assert.Equal(t, Values{Version: "0.9.0", Commit: "abcdef0", BuildTime: "2026-11-01T00:00:00Z", Environment: "production"}, full.Static)
 	assert.Empty(t, full.UnknownValue)
 	assert.Equal(t, "_raw", full.RawSuffix)
 	assert.Equal(t, CollectorStamp{Enabled: true, VersionKey: "collector.version", CommitKey: "collector.commit"}, full.Collector)
@@ -53,9 +56,12 @@ func TestValidateRejects(t *testing.T) {
 		{"duplicate_source", []string{`sources[2]: "resource" is listed twice`}},
 		{"no_sources", []string{"sources must name at least one"}},
 		{"duplicate_key", []string{`keys::commit: "service.version" is already the key of keys::version`}},
-		{"alias_is_output", []string{`aliases::version: "service.version" is an output key`}},
+		{"alias_is_output", []string{
+			`aliases::version: "service.version" is an output key`,
+			`aliases::environment: "deployment.environment.name" is an output key (keys::environment)`,
+		}},
 		{"alias_twice", []string{`aliases::commit: "version" is already an alias in aliases::version`}},
-		{"bad_static", []string{`static::version: not a semantic version`, `static::commit: not a commit SHA`, `static::build_time: not a build time`}},
+		{"bad_static", []string{`static::version: not a semantic version`, `static::commit: not a commit SHA`, `static::build_time: not a build time`, `static::environment: empty value`}},
 		{"unknown_passes", []string{`unknown_value "1.0.0" would pass as a real version`}},
 		{"missing_catalog", []string{"catalog::path", "testdata/does-not-exist.yaml", "no such file"}},
 		{"broken_catalog", []string{
@@ -66,6 +72,7 @@ func TestValidateRejects(t *testing.T) {
 		}},
 		{"bad_interval", []string{"catalog::reload_interval must be positive"}},
 		{"empty_raw_suffix", []string{"raw_suffix must not be empty"}},
+		{"empty_environment_key", []string{"keys::environment must not be empty"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := xconfmap.Validate(loadConfig(t, tc.name))
@@ -113,6 +120,9 @@ func TestNormalize(t *testing.T) {
 		{f: fieldBuildTime, in: "1763820000000", wantError: true}, // milliseconds
 		{f: fieldBuildTime, in: "2026-11-20", wantError: true},
 		{f: fieldBuildTime, in: "yesterday", wantError: true},
+		{f: fieldEnvironment, in: "production", want: "production"},
+		{f: fieldEnvironment, in: " Staging-EU ", want: "Staging-EU"},
+		{f: fieldEnvironment, in: " \t", wantError: true},
 	} {
 		got, err := tc.f.normalize(tc.in)
 		if tc.wantError {

@@ -32,15 +32,18 @@ func NewFactory() xprocessor.Factory {
 func createDefaultConfig() component.Config {
 	return &Config{
 		Keys: Keys{
-			Version:   "service.version",
-			Commit:    "vcs.ref.head.revision",
-			BuildTime: "build.timestamp",
+			Version:     "service.version",
+			Commit:      "vcs.ref.head.revision",
+			BuildTime:   "build.timestamp",
+			Environment: "deployment.environment.name",
 		},
 		Sources: []string{sourceResource, sourceKubernetes, sourceCatalog, sourceStatic},
 		Aliases: Aliases{
 			Version:   []string{"version", "app.version", "service_version", "application.version", "git.tag"},
 			Commit:    []string{"vcs.revision", "git.commit.sha", "git.commit.id", "git.sha", "commit", "commit_sha", "commit.sha", "vcs.ref.revision"},
 			BuildTime: []string{"build.time", "build_time", "build.date", "build.timestamp.unix", "build_timestamp"},
+			// deployment.environment is the key before semantic conventions 1.27.
+			Environment: []string{"deployment.environment", "env", "environment"},
 		},
 		Kubernetes: KubernetesSource{
 			VersionKeys: []string{
@@ -55,6 +58,16 @@ func createDefaultConfig() component.Config {
 			CreatedKeys: []string{
 				"k8s.pod.annotations.org.opencontainers.image.created",
 				"k8s.pod.annotation.org.opencontainers.image.created",
+			},
+			EnvironmentKeys: []string{
+				"k8s.pod.labels.environment",
+				"k8s.pod.label.environment",
+				"k8s.pod.labels.env",
+				"k8s.pod.label.env",
+				"k8s.namespace.labels.environment",
+				"k8s.namespace.label.environment",
+				"k8s.namespace.labels.env",
+				"k8s.namespace.label.env",
 			},
 		},
 		Catalog: CatalogSource{

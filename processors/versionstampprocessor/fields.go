@@ -8,17 +8,23 @@ import (
 	"time"
 )
 
-// field is one of the three facts a resource is stamped with.
+// field is one of the facts a resource is stamped with.
 type field int
 
 const (
 	fieldVersion field = iota
 	fieldCommit
 	fieldBuildTime
+	fieldEnvironment
 	numFields
 )
 
-var fields = [numFields]field{fieldVersion, fieldCommit, fieldBuildTime}
+var fields = [numFields]field{fieldVersion, fieldCommit, fieldBuildTime, fieldEnvironment}
+
+// stampOrder is the order a resource's fields are resolved in: the
+// environment first, so that the catalog lookup of the other three sees the
+// environment however it was found (an env attribute, a namespace label).
+var stampOrder = [numFields]field{fieldEnvironment, fieldVersion, fieldCommit, fieldBuildTime}
 
 // name is the field's name in telemetry and in the catalog file.
 func (f field) name() string {
@@ -27,6 +33,8 @@ func (f field) name() string {
 		return "version"
 	case fieldCommit:
 		return "commit"
+	case fieldEnvironment:
+		return "environment"
 	default:
 		return "build_time"
 	}
@@ -38,6 +46,8 @@ func fieldByConfigName(name string) field {
 		return fieldVersion
 	case strings.HasSuffix(name, "commit"):
 		return fieldCommit
+	case strings.HasSuffix(name, "environment"):
+		return fieldEnvironment
 	default:
 		return fieldBuildTime
 	}
@@ -59,7 +69,7 @@ var (
 
 // normalize validates a value of the field and returns the form it is written
 // in: versions as given (trimmed), commits in lower case, build times as RFC
-// 3339 in UTC.
+// 3339 in UTC, environments as given (trimmed; any name is valid).
 func (f field) normalize(raw string) (string, error) {
 	s := strings.TrimSpace(raw)
 	if s == "" {
@@ -70,6 +80,8 @@ func (f field) normalize(raw string) (string, error) {
 		return s, validateVersion(s)
 	case fieldCommit:
 		return normalizeCommit(s)
+	case fieldEnvironment:
+		return s, nil
 	default:
 		return normalizeBuildTime(s)
 	}
@@ -210,6 +222,13 @@ func imageTagFacts(tag string) (f field, value string, ok bool) {
 		return fieldCommit, c, true
 	}
 	return 0, "", false
+}
+
+// blank reports whether raw is no value at all. For the environment, which
+// has no format a value of spaces could fail, that includes only spaces: it is
+// absent, not an invalid value to keep under the raw key.
+func blank(f field, raw string) bool {
+	return raw == "" || (f == fieldEnvironment && strings.TrimSpace(raw) == "")
 }
 
 func nonEmpty(s string) string {

@@ -40,19 +40,20 @@ func FuzzParseCatalog(f *testing.F) {
 // FuzzStamp: arbitrary attribute values never panic, and afterwards each
 // output key holds a valid, normalised value or the unknown marker.
 func FuzzStamp(f *testing.F) {
-	f.Add("1.4.2", "3f2c9a1", "2026-11-20T10:00:00Z", "v1", "COMMIT", "1763820000", "1.0.0")
-	f.Add("", "", "", "latest", "HEAD", "yesterday", "")
-	f.Add("unknown", "unknown", "unknown", "1.0.0-01", "sha-", "-1", "sha-abcdef0")
+	f.Add("1.4.2", "3f2c9a1", "2026-11-20T10:00:00Z", "v1", "COMMIT", "1763820000", "1.0.0", "production", "staging", "dev")
+	f.Add("", "", "", "latest", "HEAD", "yesterday", "", "", " ", "\t")
+	f.Add("unknown", "unknown", "unknown", "1.0.0-01", "sha-", "-1", "sha-abcdef0", "unknown", "unknown", " qa ")
 	s, err := newStamper(processortest.NewNopSettings(metadata.Type), defaultCfg(withCatalog("testdata/catalog.yaml")))
 	require.NoError(f, err)
 	require.NoError(f, s.watcher.reload())
-	f.Fuzz(func(t *testing.T, version, commit, buildTime, appVersion, gitSHA, buildTimeAlias, imageTag string) {
+	f.Fuzz(func(t *testing.T, version, commit, buildTime, appVersion, gitSHA, buildTimeAlias, imageTag, environment, legacyEnv, env string) {
 		res := pcommon.NewResource()
 		attrs := res.Attributes()
 		attrs.PutStr("service.name", "checkout")
 		for k, v := range map[string]string{
 			"service.version": version, "vcs.ref.head.revision": commit, "build.timestamp": buildTime,
 			"app.version": appVersion, "git.commit.sha": gitSHA, "build.time": buildTimeAlias, "container.image.tag": imageTag,
+			"deployment.environment.name": environment, "deployment.environment": legacyEnv, "env": env,
 		} {
 			if v != "" {
 				attrs.PutStr(k, v)

@@ -72,9 +72,11 @@ type stamper struct {
 
 	watcher   *catalogWatcher
 	telemetry *metadata.TelemetryBuilder
-	// Attribute sets for telemetry, built once.
-	valueAttrs   [numFields][numOrigins]metric.AddOption
-	missingAttrs [numFields]metric.AddOption
+	// Attribute sets for telemetry, built once, as ready option slices: a
+	// single option passed to the variadic Add would allocate its slice on
+	// every call, once per field of every batch.
+	valueAttrs   [numFields][numOrigins][]metric.AddOption
+	missingAttrs [numFields][]metric.AddOption
 	loadAttrs    [2]metric.AddOption
 }
 
@@ -92,8 +94,8 @@ func newStamper(set processor.Settings, cfg *Config) (*stamper, error) {
 	}
 	s := &stamper{
 		logger:      set.Logger,
-		keys:        [numFields]string{cfg.Keys.Version, cfg.Keys.Commit, cfg.Keys.BuildTime},
-		aliases:     [numFields][]string{cfg.Aliases.Version, cfg.Aliases.Commit, cfg.Aliases.BuildTime},
+		keys:        [numFields]string{cfg.Keys.Version, cfg.Keys.Commit, cfg.Keys.BuildTime, cfg.Keys.Environment},
+		aliases:     [numFields][]string{cfg.Aliases.Version, cfg.Aliases.Commit, cfg.Aliases.BuildTime, cfg.Aliases.Environment},
 		aliasSet:    map[string]struct{}{},
 		keepAliases: cfg.KeepAliases,
 		override:    cfg.Override,
@@ -109,16 +111,16 @@ func newStamper(set processor.Settings, cfg *Config) (*stamper, error) {
 			s.aliasFilter[len(a)%64] |= 1 << (a[0] % 64)
 		}
 		for o := range numOrigins {
-			s.valueAttrs[f][o] = metric.WithAttributeSet(attribute.NewSet(
-				attribute.String("field", field(f).name()), attribute.String("source", originNames[o])))
+			s.valueAttrs[f][o] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(
+				attribute.String("field", field(f).name()), attribute.String("source", originNames[o])))}
 		}
-		s.missingAttrs[f] = metric.WithAttributeSet(attribute.NewSet(attribute.String("field", field(f).name())))
+		s.missingAttrs[f] = []metric.AddOption{metric.WithAttributeSet(attribute.NewSet(attribute.String("field", field(f).name())))}
 	}
 	s.loadAttrs = [2]metric.AddOption{
 		metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "failure"))),
 		metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", "success"))),
 	}
-	for f, raw := range [numFields]string{cfg.Static.Version, cfg.Static.Commit, cfg.Static.BuildTime} {
+	for f, raw := range [numFields]string{cfg.Static.Version, cfg.Static.Commit, cfg.Static.BuildTime, cfg.Static.Environment} {
 		if raw != "" {
 			v, err := field(f).normalize(raw) // checked by Validate
 			if err != nil {
@@ -171,14 +173,14 @@ func (s *stamper) record(ctx context.Context, c *counts) {
 	for f := range numFields {
 		for o := range numOrigins {
 			if n := c.values[f][o]; n > 0 {
-				s.telemetry.ProcessorVersionstampValues.Add(ctx, n, s.valueAttrs[f][o])
+				s.telemetry.ProcessorVersionstampValues.Add(ctx, n, s.valueAttrs[f][o]...)
 			}
 			if n := c.invalid[f][o]; n > 0 {
-				s.telemetry.ProcessorVersionstampValuesInvalid.Add(ctx, n, s.valueAttrs[f][o])
+				s.telemetry.ProcessorVersionstampValuesInvalid.Add(ctx, n, s.valueAttrs[f][o]...)
 			}
 		}
 		if n := c.missing[f]; n > 0 {
-			s.telemetry.ProcessorVersionstampValuesMissing.Add(ctx, n, s.missingAttrs[f])
+			s.telemetry.ProcessorVersionstampValuesMissing.Add(ctx, n, s.missingAttrs[f]...)
 		}
 	}
 }
@@ -223,7 +225,7 @@ func (s *stamper) ProcessProfiles(ctx context.Context, pd pprofile.Profiles) (pp
 	return pd, nil
 }
 
-// stamp makes one resource carry the three facts.
+// stamp makes one resource carry the four facts.
 func (s *stamper) stamp(res pcommon.Resource, c *counts) {
 	attrs := res.Attributes()
 	if !s.override && s.alreadyStamped(attrs) {
@@ -234,8 +236,8 @@ func (s *stamper) stamp(res pcommon.Resource, c *counts) {
 		return
 	}
 	var hit catalogHit
-	for f := range fields {
-		s.stampField(attrs, field(f), c, &hit)
+	for _, f := range stampOrder {
+		s.stampField(attrs, f, c, &hit)
 	}
 	if !s.keepAliases && len(s.aliasSet) > 0 {
 		attrs.RemoveIf(func(k string, _ pcommon.Value) bool { return s.isAlias(k) })
@@ -252,6 +254,10 @@ func (s *stamper) alreadyStamped(attrs pcommon.Map) bool {
 			return false
 		}
 		str := v.Str()
+		// The unknown marker passes as an environment: a later pass may fill it.
+		if str == s.unknown {
+			return false
+		}
 		if norm, err := field(f).normalize(str); err != nil || norm != str {
 			return false
 		}
@@ -275,7 +281,7 @@ func (s *stamper) isAlias(k string) bool {
 	return ok
 }
 
-// catalogHit caches one resource's catalog lookup across its three fields.
+// catalogHit caches one resource's catalog lookup across its fields.
 type catalogHit struct {
 	done  bool
 	entry *[numFields]string
@@ -288,7 +294,7 @@ func (s *stamper) stampField(attrs pcommon.Map, f field, c *counts, hit *catalog
 	if v, ok := attrs.Get(key); ok {
 		raw := v.AsString()
 		switch norm, err := f.normalize(raw); {
-		case raw == s.unknown || raw == "":
+		case raw == s.unknown || blank(f, raw):
 			// a marker left by an earlier pass, or nothing: absent
 		case err != nil:
 			s.keepRaw(attrs, f, raw)
@@ -361,7 +367,7 @@ func (s *stamper) fromAliases(attrs pcommon.Map, f field, c *counts) string {
 			continue
 		}
 		raw := v.AsString()
-		if raw == "" || raw == s.unknown {
+		if blank(f, raw) || raw == s.unknown {
 			continue
 		}
 		norm, err := f.normalize(raw)
@@ -382,6 +388,8 @@ func (s *stamper) fromKubernetes(attrs pcommon.Map, f field, c *counts) string {
 		keys = s.k8s.VersionKeys
 	case fieldCommit:
 		keys = s.k8s.RevisionKeys
+	case fieldEnvironment:
+		keys = s.k8s.EnvironmentKeys
 	default:
 		keys = s.k8s.CreatedKeys
 	}
@@ -391,7 +399,7 @@ func (s *stamper) fromKubernetes(attrs pcommon.Map, f field, c *counts) string {
 			continue
 		}
 		raw := v.AsString()
-		if raw == "" {
+		if blank(f, raw) {
 			continue
 		}
 		norm, err := f.normalize(raw)
@@ -401,7 +409,7 @@ func (s *stamper) fromKubernetes(attrs pcommon.Map, f field, c *counts) string {
 		}
 		return norm
 	}
-	if f == fieldBuildTime {
+	if f != fieldVersion && f != fieldCommit {
 		return ""
 	}
 	for _, k := range s.k8s.ImageTagKeys {
@@ -415,6 +423,11 @@ func (s *stamper) fromKubernetes(attrs pcommon.Map, f field, c *counts) string {
 }
 
 func (s *stamper) fromCatalog(attrs pcommon.Map, f field, hit *catalogHit) string {
+	if f == fieldEnvironment {
+		// Entries are looked up by environment, they do not supply one; and
+		// the lookup waits until the environment is stamped.
+		return ""
+	}
 	if !hit.done {
 		hit.done = true
 		cat := s.watcher.catalog()
@@ -424,7 +437,7 @@ func (s *stamper) fromCatalog(attrs pcommon.Map, f field, hit *catalogHit) strin
 		}
 		env := ""
 		for _, k := range s.envKeys {
-			if v, ok := attrs.Get(k); ok && v.Str() != "" {
+			if v, ok := attrs.Get(k); ok && v.Str() != "" && v.Str() != s.unknown {
 				env = v.Str()
 				break
 			}

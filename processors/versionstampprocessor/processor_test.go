@@ -54,6 +54,9 @@ func defaultCfg(mutate ...func(*Config)) *Config {
 	return cfg
 }
 
+// noMarker leaves facts no source has absent instead of writing unknown_value.
+func noMarker(c *Config) { c.UnknownValue = "" }
+
 func withCatalog(path string) func(*Config) {
 	return func(c *Config) { c.Catalog.Path = path }
 }
@@ -68,26 +71,26 @@ func TestStampSourcesAndPriority(t *testing.T) {
 		{
 			name: "already stamped: untouched",
 			cfg:  defaultCfg(),
-			in:   map[string]any{"service.name": "checkout", "service.version": "1.4.2", "vcs.ref.head.revision": "3f2c9a1", "build.timestamp": ts},
-			want: map[string]any{"service.name": "checkout", "service.version": "1.4.2", "vcs.ref.head.revision": "3f2c9a1", "build.timestamp": ts},
+			in:   map[string]any{"service.name": "checkout", "service.version": "1.4.2", "vcs.ref.head.revision": "3f2c9a1", "build.timestamp": ts, "deployment.environment.name": "production"},
+			want: map[string]any{"service.name": "checkout", "service.version": "1.4.2", "vcs.ref.head.revision": "3f2c9a1", "build.timestamp": ts, "deployment.environment.name": "production"},
 		},
 		{
 			name: "legacy aliases normalised to the output keys and removed",
 			cfg:  defaultCfg(),
 			in:   map[string]any{"service.name": "checkout", "app.version": "v1.4.2", "git.commit.sha": "3F2C9A1B", "build.time": "1763820000"},
-			want: map[string]any{"service.name": "checkout", "service.version": "v1.4.2", "vcs.ref.head.revision": "3f2c9a1b", "build.timestamp": "2025-11-22T14:00:00Z"},
+			want: map[string]any{"service.name": "checkout", "service.version": "v1.4.2", "vcs.ref.head.revision": "3f2c9a1b", "build.timestamp": "2025-11-22T14:00:00Z", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "aliases kept when keep_aliases",
 			cfg:  defaultCfg(func(c *Config) { c.KeepAliases = true }),
 			in:   map[string]any{"version": "1.0.0", "commit": sha40, "build_time": ts},
-			want: map[string]any{"version": "1.0.0", "commit": sha40, "build_time": ts, "service.version": "1.0.0", "vcs.ref.head.revision": sha40, "build.timestamp": ts},
+			want: map[string]any{"version": "1.0.0", "commit": sha40, "build_time": ts, "service.version": "1.0.0", "vcs.ref.head.revision": sha40, "build.timestamp": ts, "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "first valid alias in configured order wins, the invalid one is kept raw",
 			cfg:  defaultCfg(),
 			in:   map[string]any{"version": "latest", "app.version": "2.0.0"},
-			want: map[string]any{"service.version": "2.0.0", "service.version.raw": "latest", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown"},
+			want: map[string]any{"service.version": "2.0.0", "service.version.raw": "latest", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "kubernetes label, OCI annotations",
@@ -102,19 +105,20 @@ func TestStampSourcesAndPriority(t *testing.T) {
 				"k8s.pod.annotations.org.opencontainers.image.revision": "abcdef1234",
 				"k8s.pod.annotations.org.opencontainers.image.created":  ts,
 				"service.version": "3.1.0", "vcs.ref.head.revision": "abcdef1234", "build.timestamp": ts,
+				"deployment.environment.name": "unknown",
 			},
 		},
 		{
 			name: "image tag gives the version; a commit tag the commit",
 			cfg:  defaultCfg(),
 			in:   map[string]any{"container.image.tag": "v3.2.1"},
-			want: map[string]any{"container.image.tag": "v3.2.1", "service.version": "v3.2.1", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown"},
+			want: map[string]any{"container.image.tag": "v3.2.1", "service.version": "v3.2.1", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "image tag sha- prefix",
 			cfg:  defaultCfg(),
 			in:   map[string]any{"container.image.tag": "sha-9a8b7c6"},
-			want: map[string]any{"container.image.tag": "sha-9a8b7c6", "service.version": "unknown", "vcs.ref.head.revision": "9a8b7c6", "build.timestamp": "unknown"},
+			want: map[string]any{"container.image.tag": "sha-9a8b7c6", "service.version": "unknown", "vcs.ref.head.revision": "9a8b7c6", "build.timestamp": "unknown", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "catalog by service, environment-specific entry preferred",
@@ -132,7 +136,7 @@ func TestStampSourcesAndPriority(t *testing.T) {
 			name: "catalog fills only the gaps: the data's own version stays",
 			cfg:  defaultCfg(withCatalog("testdata/catalog.yaml")),
 			in:   map[string]any{"service.name": "checkout", "service.version": "1.4.3"},
-			want: map[string]any{"service.name": "checkout", "service.version": "1.4.3", "vcs.ref.head.revision": "3f2c9a1b7d", "build.timestamp": ts},
+			want: map[string]any{"service.name": "checkout", "service.version": "1.4.3", "vcs.ref.head.revision": "3f2c9a1b7d", "build.timestamp": ts, "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "override with catalog first replaces the data's value",
@@ -141,49 +145,51 @@ func TestStampSourcesAndPriority(t *testing.T) {
 				c.Sources = []string{"catalog", "resource"}
 			}),
 			in:   map[string]any{"service.name": "checkout", "service.version": "1.4.3"},
-			want: map[string]any{"service.name": "checkout", "service.version": "1.4.2", "vcs.ref.head.revision": "3f2c9a1b7d", "build.timestamp": ts},
+			want: map[string]any{"service.name": "checkout", "service.version": "1.4.2", "vcs.ref.head.revision": "3f2c9a1b7d", "build.timestamp": ts, "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "override keeps the data's value when no source has one",
 			cfg:  defaultCfg(func(c *Config) { c.Override = true; c.Sources = []string{"static"} }),
 			in:   map[string]any{"service.version": "1.4.3"},
-			want: map[string]any{"service.version": "1.4.3", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown"},
+			want: map[string]any{"service.version": "1.4.3", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "resource before kubernetes: alias beats label",
 			cfg:  defaultCfg(),
 			in:   map[string]any{"app.version": "1.0.0", "k8s.pod.labels.app.kubernetes.io/version": "2.0.0"},
-			want: map[string]any{"service.version": "1.0.0", "k8s.pod.labels.app.kubernetes.io/version": "2.0.0", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown"},
+			want: map[string]any{"service.version": "1.0.0", "k8s.pod.labels.app.kubernetes.io/version": "2.0.0", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "kubernetes before resource when so ordered",
 			cfg:  defaultCfg(func(c *Config) { c.Sources = []string{"kubernetes", "resource"} }),
 			in:   map[string]any{"app.version": "1.0.0", "k8s.pod.labels.app.kubernetes.io/version": "2.0.0"},
-			want: map[string]any{"service.version": "2.0.0", "k8s.pod.labels.app.kubernetes.io/version": "2.0.0", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown"},
+			want: map[string]any{"service.version": "2.0.0", "k8s.pod.labels.app.kubernetes.io/version": "2.0.0", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "static values last",
-			cfg:  defaultCfg(func(c *Config) { c.Static = Values{Version: "0.9.0", Commit: "ABCDEF0", BuildTime: "1763820000"} }),
+			cfg: defaultCfg(func(c *Config) {
+				c.Static = Values{Version: "0.9.0", Commit: "ABCDEF0", BuildTime: "1763820000", Environment: " production "}
+			}),
 			in:   map[string]any{"service.name": "batch-job"},
-			want: map[string]any{"service.name": "batch-job", "service.version": "0.9.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": "2025-11-22T14:00:00Z"},
+			want: map[string]any{"service.name": "batch-job", "service.version": "0.9.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": "2025-11-22T14:00:00Z", "deployment.environment.name": "production"},
 		},
 		{
 			name: "invalid value under the output key moves to raw and the gap is filled",
 			cfg:  defaultCfg(func(c *Config) { c.Static = Values{Version: "0.9.0"} }),
 			in:   map[string]any{"service.version": "main", "vcs.ref.head.revision": "HEAD"},
-			want: map[string]any{"service.version": "0.9.0", "service.version.raw": "main", "vcs.ref.head.revision": "unknown", "vcs.ref.head.revision.raw": "HEAD", "build.timestamp": "unknown"},
+			want: map[string]any{"service.version": "0.9.0", "service.version.raw": "main", "vcs.ref.head.revision": "unknown", "vcs.ref.head.revision.raw": "HEAD", "build.timestamp": "unknown", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "non-string values are read as strings",
 			cfg:  defaultCfg(),
 			in:   map[string]any{"build.time": int64(1763820000)},
-			want: map[string]any{"service.version": "unknown", "vcs.ref.head.revision": "unknown", "build.timestamp": "2025-11-22T14:00:00Z"},
+			want: map[string]any{"service.version": "unknown", "vcs.ref.head.revision": "unknown", "build.timestamp": "2025-11-22T14:00:00Z", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "unknown marker from an earlier pass is replaced",
 			cfg:  defaultCfg(func(c *Config) { c.Static = Values{Version: "0.9.0"} }),
 			in:   map[string]any{"service.version": "unknown"},
-			want: map[string]any{"service.version": "0.9.0", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown"},
+			want: map[string]any{"service.version": "0.9.0", "vcs.ref.head.revision": "unknown", "build.timestamp": "unknown", "deployment.environment.name": "unknown"},
 		},
 		{
 			name: "empty unknown_value leaves keys absent",
@@ -194,15 +200,15 @@ func TestStampSourcesAndPriority(t *testing.T) {
 		{
 			name: "upper-case commit normalised even when already stamped",
 			cfg:  defaultCfg(),
-			in:   map[string]any{"service.version": "1.0.0", "vcs.ref.head.revision": "ABCDEF0", "build.timestamp": ts},
-			want: map[string]any{"service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts},
+			in:   map[string]any{"service.version": "1.0.0", "vcs.ref.head.revision": "ABCDEF0", "build.timestamp": ts, "deployment.environment.name": "production"},
+			want: map[string]any{"service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts, "deployment.environment.name": "production"},
 		},
 		{
 			name: "collector stamp",
 			cfg:  defaultCfg(func(c *Config) { c.Collector.Enabled = true }),
-			in:   map[string]any{"service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts},
+			in:   map[string]any{"service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts, "deployment.environment.name": "production"},
 			want: map[string]any{
-				"service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts,
+				"service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts, "deployment.environment.name": "production",
 				"otelcol.distribution.version": buildinfo.Version, "otelcol.distribution.commit": buildinfo.Commit,
 			},
 		},
@@ -210,7 +216,130 @@ func TestStampSourcesAndPriority(t *testing.T) {
 			name: "empty and odd attributes",
 			cfg:  defaultCfg(),
 			in:   map[string]any{"": "x", "version": "", "commit": []any{"a", "b"}, "build.time": map[string]any{"k": "v"}},
-			want: map[string]any{"": "x", "service.version": "unknown", "vcs.ref.head.revision": "unknown", "vcs.ref.head.revision.raw": `["a","b"]`, "build.timestamp": "unknown", "build.timestamp.raw": `{"k":"v"}`},
+			want: map[string]any{"": "x", "service.version": "unknown", "vcs.ref.head.revision": "unknown", "vcs.ref.head.revision.raw": `["a","b"]`, "build.timestamp": "unknown", "build.timestamp.raw": `{"k":"v"}`, "deployment.environment.name": "unknown"},
+		},
+
+		// The environment. Rows without unknown_value leave the other three
+		// facts absent, so that only the environment shows.
+		{
+			name: "environment: the new key is kept, trimmed",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"deployment.environment.name": " production "},
+			want: map[string]any{"deployment.environment.name": "production"},
+		},
+		{
+			name: "environment: legacy deployment.environment copied and removed",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"deployment.environment": "staging"},
+			want: map[string]any{"deployment.environment.name": "staging"},
+		},
+		{
+			name: "environment: env copied, trimmed and removed",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"env": " qa "},
+			want: map[string]any{"deployment.environment.name": "qa"},
+		},
+		{
+			name: "environment: environment copied and removed",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"environment": "dev"},
+			want: map[string]any{"deployment.environment.name": "dev"},
+		},
+		{
+			name: "environment: pod label (semconv tag name)",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"k8s.pod.label.environment": "production"},
+			want: map[string]any{"k8s.pod.label.environment": "production", "deployment.environment.name": "production"},
+		},
+		{
+			name: "environment: pod label env (k8sattributes default tag name)",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"k8s.pod.labels.env": "production"},
+			want: map[string]any{"k8s.pod.labels.env": "production", "deployment.environment.name": "production"},
+		},
+		{
+			name: "environment: namespace label",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"k8s.namespace.label.environment": "staging"},
+			want: map[string]any{"k8s.namespace.label.environment": "staging", "deployment.environment.name": "staging"},
+		},
+		{
+			name: "environment: static default",
+			cfg:  defaultCfg(noMarker, func(c *Config) { c.Static.Environment = "production" }),
+			in:   map[string]any{"service.name": "batch-job"},
+			want: map[string]any{"service.name": "batch-job", "deployment.environment.name": "production"},
+		},
+		{
+			name: "environment precedence: new key wins over legacy, legacy removed anyway",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"deployment.environment.name": "production", "deployment.environment": "staging"},
+			want: map[string]any{"deployment.environment.name": "production"},
+		},
+		{
+			name: "environment precedence: legacy wins over env and environment",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"deployment.environment": "staging", "env": "dev", "environment": "qa"},
+			want: map[string]any{"deployment.environment.name": "staging"},
+		},
+		{
+			name: "environment precedence: env wins over environment",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"env": "dev", "environment": "qa"},
+			want: map[string]any{"deployment.environment.name": "dev"},
+		},
+		{
+			name: "environment precedence: attributes win over labels, pod label over namespace label",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"environment": "qa", "k8s.pod.label.env": "canary", "k8s.namespace.label.environment": "production"},
+			want: map[string]any{"deployment.environment.name": "qa", "k8s.pod.label.env": "canary", "k8s.namespace.label.environment": "production"},
+		},
+		{
+			name: "environment precedence: pod label wins over namespace label",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"k8s.pod.label.env": "canary", "k8s.namespace.label.environment": "production"},
+			want: map[string]any{"deployment.environment.name": "canary", "k8s.pod.label.env": "canary", "k8s.namespace.label.environment": "production"},
+		},
+		{
+			name: "environment precedence: static default loses to a label",
+			cfg:  defaultCfg(noMarker, func(c *Config) { c.Static.Environment = "production" }),
+			in:   map[string]any{"k8s.namespace.labels.environment": "staging"},
+			want: map[string]any{"k8s.namespace.labels.environment": "staging", "deployment.environment.name": "staging"},
+		},
+		{
+			name: "environment: empty and blank values count as absent, nothing kept raw",
+			cfg:  defaultCfg(noMarker),
+			in:   map[string]any{"deployment.environment.name": "  ", "deployment.environment": "", "env": " ", "k8s.pod.label.environment": "staging"},
+			want: map[string]any{"deployment.environment.name": "staging", "k8s.pod.label.environment": "staging"},
+		},
+		{
+			name: "environment: legacy key kept when keep_aliases",
+			cfg:  defaultCfg(noMarker, func(c *Config) { c.KeepAliases = true }),
+			in:   map[string]any{"deployment.environment": "staging"},
+			want: map[string]any{"deployment.environment": "staging", "deployment.environment.name": "staging"},
+		},
+		{
+			name: "environment: override lets a source placed before resource replace it",
+			cfg:  defaultCfg(noMarker, func(c *Config) { c.Override = true; c.Sources = []string{"kubernetes", "resource"} }),
+			in:   map[string]any{"deployment.environment.name": "production", "k8s.pod.label.environment": "staging"},
+			want: map[string]any{"deployment.environment.name": "staging", "k8s.pod.label.environment": "staging"},
+		},
+		{
+			name: "environment: unknown marker of an earlier pass is not the fast path, static fills it",
+			cfg:  defaultCfg(func(c *Config) { c.Static.Environment = "production" }),
+			in:   map[string]any{"service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts, "deployment.environment.name": "unknown"},
+			want: map[string]any{"service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts, "deployment.environment.name": "production"},
+		},
+		{
+			name: "environment: resolved first, so the catalog sees an env attribute",
+			cfg:  defaultCfg(withCatalog("testdata/catalog.yaml")),
+			in:   map[string]any{"service.name": "checkout", "env": "staging"},
+			want: map[string]any{"service.name": "checkout", "deployment.environment.name": "staging", "service.version": "1.5.0-rc.1", "vcs.ref.head.revision": "9a8b7c6d5e4f", "build.timestamp": "2025-11-22T14:00:00Z"},
+		},
+		{
+			name: "environment: the unknown marker is no catalog environment",
+			cfg:  defaultCfg(withCatalog("testdata/catalog.yaml")),
+			in:   map[string]any{"service.name": "checkout"},
+			want: map[string]any{"service.name": "checkout", "deployment.environment.name": "unknown", "service.version": "1.4.2", "vcs.ref.head.revision": "3f2c9a1b7d", "build.timestamp": ts},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -222,8 +351,10 @@ func TestStampSourcesAndPriority(t *testing.T) {
 
 // Every signal stamps every resource.
 func TestStampEverySignal(t *testing.T) {
-	cfg := defaultCfg(func(c *Config) { c.Static = Values{Version: "1.0.0", Commit: "abcdef0", BuildTime: ts} })
-	want := map[string]any{"service.name": "svc", "service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts}
+	cfg := defaultCfg(func(c *Config) {
+		c.Static = Values{Version: "1.0.0", Commit: "abcdef0", BuildTime: ts, Environment: "production"}
+	})
+	want := map[string]any{"service.name": "svc", "service.version": "1.0.0", "vcs.ref.head.revision": "abcdef0", "build.timestamp": ts, "deployment.environment.name": "production"}
 	factory := NewFactory()
 	set := processortest.NewNopSettings(metadata.Type)
 	ctx := context.Background()
@@ -286,5 +417,5 @@ func TestStampWithoutAttributes(t *testing.T) {
 	var c counts
 	s.stamp(res, &c)
 	assert.Equal(t, 0, res.Attributes().Len())
-	assert.Equal(t, [numFields]int64{1, 1, 1}, c.missing)
+	assert.Equal(t, [numFields]int64{1, 1, 1, 1}, c.missing)
 }
