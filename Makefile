@@ -85,7 +85,8 @@ generate: $(OCB)
 run: $(BIN)
 	@echo ">> otelcol-fabric $(VERSION), local mode (configs/local.yaml, embedded)"
 	@echo "   send OTLP/gRPC to $${FABRIC_OTLP_GRPC_ENDPOINT:-127.0.0.1:4317}, OTLP/HTTP to http://$${FABRIC_OTLP_HTTP_ENDPOINT:-127.0.0.1:4318}"
-	@echo "   output lands in $${FABRIC_DATA_DIR:-./data}/{traces,metrics,logs}.jsonl (OTLP/JSON, one batch per line)"
+	@echo "   Pyroscope SDKs push to http://$${FABRIC_PYROSCOPE_ENDPOINT:-127.0.0.1:4040}"
+	@echo "   output lands in $${FABRIC_DATA_DIR:-./data}/{traces,metrics,logs,profiles}.jsonl (OTLP/JSON, one batch per line)"
 	@echo "   health: http://$${FABRIC_HEALTH_ENDPOINT:-127.0.0.1:13133}/   own metrics: http://$${FABRIC_METRICS_HOST:-127.0.0.1}:$${FABRIC_METRICS_PORT:-8888}/metrics"
 	@echo "   stop with Ctrl-C"
 	exec ./$(BIN)

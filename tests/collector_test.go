@@ -83,6 +83,7 @@ type collector struct {
 	HTTP       string // OTLP/HTTP host:port
 	Health     string // health_check host:port
 	Metrics    string // the collector's own Prometheus metrics host:port
+	Pyroscope  string // the pyroscope receiver's host:port (local config)
 	DataDir    string // where the file exporters write
 	terminated bool
 }
@@ -100,14 +101,15 @@ func startCollector(t testing.TB, args ...string) *collector {
 func startCollectorEnv(t testing.TB, env []string, args ...string) *collector {
 	t.Helper()
 	c := &collector{
-		t:       t,
-		output:  &syncBuffer{},
-		done:    make(chan struct{}),
-		GRPC:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		HTTP:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		Health:  fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		Metrics: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
-		DataDir: t.TempDir(),
+		t:         t,
+		output:    &syncBuffer{},
+		done:      make(chan struct{}),
+		GRPC:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		HTTP:      fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Health:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Metrics:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Pyroscope: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		DataDir:   t.TempDir(),
 	}
 	_, metricsPort, _ := net.SplitHostPort(c.Metrics)
 	c.cmd = exec.Command(fabricBin(t), args...)
@@ -119,6 +121,7 @@ func startCollectorEnv(t testing.TB, env []string, args ...string) *collector {
 		"FABRIC_METRICS_HOST=127.0.0.1",
 		"FABRIC_METRICS_PORT="+metricsPort,
 		"FABRIC_DATA_DIR="+c.DataDir,
+		"FABRIC_PYROSCOPE_ENDPOINT="+c.Pyroscope,
 	)
 	c.cmd.Env = append(c.cmd.Env, env...)
 	c.cmd.Stdout = c.output

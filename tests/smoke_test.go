@@ -13,11 +13,13 @@ import (
 	"testing"
 	"time"
 
+	"github.com/grafana/pyroscope-go"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/otel"
 	"go.opentelemetry.io/otel/attribute"
@@ -316,4 +318,45 @@ func head(s []int) []int {
 		return s[:10]
 	}
 	return s
+}
+
+// TestLocalProfiles: the embedded default takes what pyroscope-go pushes on
+// its loopback port and writes it to data/profiles.jsonl as OTLP profiles,
+// with the SDK's tags normalised by versionstamp, so the profile path can be
+// tried with no store.
+func TestLocalProfiles(t *testing.T) {
+	col := startCollector(t)
+	prof, err := pyroscope.Start(pyroscope.Config{
+		ApplicationName: "checkout",
+		ServerAddress:   "http://" + col.Pyroscope,
+		Tags:            map[string]string{"version": "v2.0.1", "env": "dev"},
+		UploadRate:      time.Second,
+		ProfileTypes:    []pyroscope.ProfileType{pyroscope.ProfileCPU},
+	})
+	require.NoError(t, err)
+	spinSink += spin(1500 * time.Millisecond)
+	require.NoError(t, prof.Stop())
+	path := filepath.Join(col.DataDir, "profiles.jsonl")
+	var u pprofile.JSONUnmarshaler
+	var samples int
+	require.Eventually(t, func() bool {
+		if _, err := os.Stat(path); err != nil {
+			return false
+		}
+		samples = 0
+		readJSONLines(t, path, func(line []byte) {
+			pd, err := u.UnmarshalProfiles(line)
+			require.NoError(t, err)
+			for _, rp := range pd.ResourceProfiles().All() {
+				attrs := rp.Resource().Attributes()
+				assert.Equal(t, "checkout", mustStr(attrs, "service.name"))
+				assert.Equal(t, "v2.0.1", mustStr(attrs, "service.version"))
+				assert.Equal(t, "dev", mustStr(attrs, "deployment.environment.name"))
+			}
+			samples += pd.SampleCount()
+		})
+		return samples > 0
+	}, 20*time.Second, 200*time.Millisecond, "no profile in %s", path)
+	require.Equal(t, 0, col.terminate())
+	t.Logf("%d samples in %s", samples, path)
 }

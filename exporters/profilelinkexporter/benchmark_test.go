@@ -84,22 +84,22 @@ func BenchmarkJoin(b *testing.B) {
 	for _, td := range liveTraces(traces) {
 		l.index.add(td, time.Now().UnixNano())
 	}
-	mk := func(seed int) *pendingBatch {
+	mk := func(seed int) []*series {
 		p := &profile.Profile{SampleType: []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}}}
 		for i := range 100 {
 			t := (seed*100 + i) % traces
 			span := pcommon.SpanID{byte(t >> 24), byte(t >> 16), byte(t >> 8), byte(t), 4}
 			p.Sample = append(p.Sample, &profile.Sample{Value: []int64{1}, Label: map[string][]string{pprofconv.LabelSpanID: {span.String()}}})
 		}
-		return &pendingBatch{jobs: []*linkJob{{prof: p}}}
+		return []*series{{prof: p, unlinked: p.Sample}}
 	}
-	batches := make([]*pendingBatch, b.N)
+	batches := make([][]*series, b.N)
 	for i := range batches {
 		batches[i] = mk(i)
 	}
 	b.ResetTimer()
 	for i := range b.N {
-		if !l.link(batches[i], false) {
+		if !l.link(batches[i]) {
 			b.Fatal("not linked")
 		}
 	}

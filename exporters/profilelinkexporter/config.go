@@ -4,20 +4,24 @@ import (
 	"errors"
 	"fmt"
 	"net/url"
+	"regexp"
+	"strings"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configopaque"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 )
 
 // Config configures the profilelink exporter. Every field is documented in
 // README.md.
 type Config struct {
-	// ClientConfig: endpoint is Pyroscope's base URL (the ingest API is
-	// <endpoint>/ingest), plus timeout, TLS, headers, auth extensions.
+	// ClientConfig: endpoint is Pyroscope's base URL (the Push API is
+	// <endpoint>/push.v1.PusherService/Push), plus timeout, TLS, headers,
+	// auth extensions.
 	confighttp.ClientConfig `mapstructure:",squash"`
 	// TenantID is sent as X-Scope-OrgID.
 	TenantID string `mapstructure:"tenant_id"`
@@ -27,15 +31,24 @@ type Config struct {
 	BearerToken configopaque.String `mapstructure:"bearer_token"`
 	// Index bounds the span index built from the traces pipeline.
 	Index IndexConfig `mapstructure:"index"`
-	// LinkWait is how long a profile whose spans have not arrived waits.
+	// LinkWait is how long a profile whose spans have not arrived waits
+	// for them, counted from the end of the profile.
 	LinkWait time.Duration `mapstructure:"link_wait"`
-	// Labels are the resource attributes sent as Pyroscope labels (dots
-	// become underscores); service.name is the application name.
+	// Labels are the resource attributes sent as Pyroscope series labels
+	// (dots become underscores); service.name is service_name.
 	Labels []string `mapstructure:"labels"`
-	// Spool keeps profiles on disk while Pyroscope is unreachable.
-	Spool SpoolConfig `mapstructure:"spool"`
-	// QueueConfig is the standard sending queue in front of the exporter.
+	// SpanNameLabel also puts the local root span's name on linked samples
+	// as span_name. Pyroscope makes it a series label (one series per
+	// distinct root span name): opt in only where root span names are
+	// route templates, not URLs.
+	SpanNameLabel bool `mapstructure:"span_name_label"`
+	// QueueConfig is the standard sending queue in front of the exporter;
+	// with storage set it is the persistent queue that holds profiles while
+	// Pyroscope is down.
 	QueueConfig configoptional.Optional[exporterhelper.QueueBatchConfig] `mapstructure:"sending_queue"`
+	// BackOffConfig retries pushes that failed for a reason that can pass
+	// (Pyroscope unreachable, overloaded, 5xx).
+	BackOffConfig configretry.BackOffConfig `mapstructure:"retry_on_failure"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -53,16 +66,17 @@ type IndexConfig struct {
 	TTL      time.Duration `mapstructure:"ttl"`
 }
 
-// SpoolConfig configures the outage spool.
-type SpoolConfig struct {
-	// Directory for spooled profiles; empty turns the spool off (profiles
-	// that cannot be sent are then dropped and counted).
-	Directory string `mapstructure:"directory"`
-	// MaxBytes bounds the directory; the oldest profiles make room.
-	MaxBytes int64 `mapstructure:"max_bytes"`
-	// RetryInterval is how often delivery of the spool is retried.
-	RetryInterval time.Duration `mapstructure:"retry_interval"`
-}
+// maxSeriesLabels is Pyroscope's default limit of label names per series
+// (validation.max-label-names-per-series, 30), less __name__ and
+// service_name which every series carries.
+const maxSeriesLabels = 28
+
+// legacyLabelName is what Pyroscope accepts as a label name once it has
+// replaced dots with underscores (validation.SanitizeLegacyLabelName).
+var legacyLabelName = regexp.MustCompile(`^[a-zA-Z_][a-zA-Z0-9_]*$`)
+
+// reservedLabels are set by the exporter itself.
+var reservedLabels = map[string]bool{"__name__": true, "service_name": true, "span_id": true, "span_name": true, "trace_id": true, "profile_id": true}
 
 var _ component.Config = (*Config)(nil)
 
@@ -84,13 +98,28 @@ func (cfg *Config) Validate() error {
 	if cfg.LinkWait < 0 {
 		errs = append(errs, fmt.Errorf("link_wait: must not be negative, got %s", cfg.LinkWait))
 	}
-	if cfg.Spool.Directory != "" {
-		if cfg.Spool.MaxBytes <= 0 {
-			errs = append(errs, fmt.Errorf("spool::max_bytes: must be positive, got %d", cfg.Spool.MaxBytes))
+	if len(cfg.Labels) > maxSeriesLabels {
+		errs = append(errs, fmt.Errorf("labels: %d keys, Pyroscope accepts at most %d besides __name__ and service_name", len(cfg.Labels), maxSeriesLabels))
+	}
+	seen := map[string]string{}
+	for i, key := range cfg.Labels {
+		name := labelName(key)
+		switch {
+		case key == "service.name":
+			errs = append(errs, fmt.Errorf("labels[%d]: service.name is always sent, as service_name", i))
+		case !legacyLabelName.MatchString(name):
+			errs = append(errs, fmt.Errorf("labels[%d]: %q is not a Pyroscope label name once dots become underscores ([a-zA-Z_][a-zA-Z0-9_]*)", i, key))
+		case reservedLabels[name]:
+			errs = append(errs, fmt.Errorf("labels[%d]: %q is set by the exporter itself", i, key))
+		case seen[name] != "":
+			errs = append(errs, fmt.Errorf("labels[%d]: %q and %q both become the label %s", i, seen[name], key, name))
 		}
-		if cfg.Spool.RetryInterval <= 0 {
-			errs = append(errs, fmt.Errorf("spool::retry_interval: must be positive, got %s", cfg.Spool.RetryInterval))
-		}
+		seen[name] = key
 	}
 	return errors.Join(errs...)
+}
+
+// labelName is the Pyroscope label name of a resource attribute key.
+func labelName(key string) string {
+	return strings.ReplaceAll(key, ".", "_")
 }

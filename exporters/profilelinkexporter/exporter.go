@@ -5,11 +5,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/pprof/profile"
+	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
+	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -23,14 +28,17 @@ import (
 	"github.com/otelcol-fabric/otelcol-fabric/internal/pprofconv"
 )
 
-// Labels the exporter writes on linked samples: Pyroscope's span-profile
-// convention (span_id, span_name: the local root span, which Grafana's
-// traces-to-profiles view queries) and root_span_id.
-const labelRootSpanID = "root_span_id"
+// maxLabelValueLength is Pyroscope's default limit on a label value
+// (validation.max-label-value-length); longer values are not sent.
+const maxLabelValueLength = 2048
+
+// relinkInterval paces a waiting push: it looks for its spans again at most
+// this often, however often span batches arrive.
+const relinkInterval = 50 * time.Millisecond
 
 // linker is the profilelink exporter: one instance serves the traces
 // pipeline (building the span index) and the profiles pipeline (joining and
-// pushing to Pyroscope).
+// pushing to Pyroscope, behind the exporter helper's queue and retries).
 type linker struct {
 	cfg    *Config
 	set    exporter.Settings
@@ -38,30 +46,25 @@ type linker struct {
 	tb     *metadata.TelemetryBuilder
 	index  *spanIndex
 	pusher *pusher
-	spool  *spool
 	now    func() time.Time
 
-	mu      sync.Mutex
-	pending []*pendingBatch
-	wake    chan struct{}
+	// waiting counts pushes waiting for their spans.
+	waiting atomic.Int64
+	// stop is closed by Shutdown: waiting pushes go out with what they have.
+	stop     chan struct{}
+	stopOnce sync.Once
 
-	stop chan struct{}
-	done sync.WaitGroup
-
-	droppedSpoolFull metric.AddOption
-	droppedRejected  metric.AddOption
+	droppedRejected metric.AddOption
 }
 
-// pendingBatch is a batch of converted profiles waiting for spans.
-type pendingBatch struct {
-	jobs     []*linkJob
-	deadline time.Time
-}
-
-// linkJob is one profile on its way to Pyroscope.
-type linkJob struct {
-	job
-	prof *profile.Profile
+// series is one profile on its way to Pyroscope.
+type series struct {
+	labels []*typesv1.LabelPair
+	prof   *profile.Profile
+	end    time.Time
+	// unlinked are the samples that name a span whose local root is not
+	// known yet.
+	unlinked []*profile.Sample
 }
 
 func newLinker(set exporter.Settings, cfg *Config) (*linker, error) {
@@ -70,15 +73,14 @@ func newLinker(set exporter.Settings, cfg *Config) (*linker, error) {
 		return nil, fmt.Errorf("profilelink: telemetry: %w", err)
 	}
 	return &linker{
-		cfg:              cfg,
-		set:              set,
-		logger:           set.Logger,
-		tb:               tb,
-		index:            newSpanIndex(cfg.Index.MaxSpans, cfg.Index.TTL),
-		now:              time.Now,
-		wake:             make(chan struct{}, 1),
-		droppedSpoolFull: metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "spool_full"))),
-		droppedRejected:  metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "rejected"))),
+		cfg:             cfg,
+		set:             set,
+		logger:          set.Logger,
+		tb:              tb,
+		index:           newSpanIndex(cfg.Index.MaxSpans, cfg.Index.TTL),
+		now:             time.Now,
+		stop:            make(chan struct{}),
+		droppedRejected: metric.WithAttributeSet(attribute.NewSet(attribute.String("reason", "rejected"))),
 	}, nil
 }
 
@@ -87,81 +89,72 @@ func (l *linker) Start(ctx context.Context, host component.Host) error {
 	if err != nil {
 		return fmt.Errorf("profilelink: http client: %w", err)
 	}
-	l.pusher = &pusher{client: client, endpoint: l.cfg.Endpoint, tenant: l.cfg.TenantID,
-		user: l.cfg.BasicAuth.Username, password: string(l.cfg.BasicAuth.Password), bearer: string(l.cfg.BearerToken)}
-	if l.cfg.Spool.Directory != "" {
-		if l.spool, err = openSpool(l.cfg.Spool.Directory, l.cfg.Spool.MaxBytes); err != nil {
-			return fmt.Errorf("profilelink: %w", err)
-		}
-	}
-	l.stop = make(chan struct{})
-	l.done.Add(1)
-	go l.loop(l.stop)
+	l.pusher = newPusher(client, l.cfg)
 	return nil
 }
 
 func (l *linker) Shutdown(context.Context) error {
-	if l.stop != nil {
-		close(l.stop)
-		l.done.Wait()
-		l.stop = nil
-		// What still waits for spans goes out unlinked now (or to the spool).
-		l.mu.Lock()
-		batches := l.pending
-		l.pending = nil
-		l.mu.Unlock()
-		for _, b := range batches {
-			l.finish(context.Background(), b)
-		}
-	}
+	l.stopWaiting()
 	l.tb.Shutdown()
 	return nil
 }
 
-// loop retries pending joins, sends what is due, and replays the spool.
-func (l *linker) loop(stop <-chan struct{}) {
-	defer l.done.Done()
-	tick := time.NewTicker(100 * time.Millisecond)
-	defer tick.Stop()
-	replay := time.NewTicker(max(l.cfg.Spool.RetryInterval, 100*time.Millisecond))
-	defer replay.Stop()
-	sweep := time.NewTicker(max(l.cfg.Index.TTL/4, time.Second))
-	defer sweep.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-l.wake:
-			l.retryPending(false)
-		case <-tick.C:
-			l.retryPending(false)
-		case <-replay.C:
-			l.replay(context.Background())
-		case <-sweep.C:
-			l.index.sweep(l.now().UnixNano())
-			l.tb.ExporterProfilelinkSpansIndexed.Record(context.Background(), int64(l.index.len()))
-		}
-	}
+// stopWaiting makes waiting pushes go out with what they have linked.
+func (l *linker) stopWaiting() {
+	l.stopOnce.Do(func() { close(l.stop) })
 }
 
-// consumeTraces indexes spans, then lets waiting profiles try again.
+// consumeTraces indexes spans and wakes the pushes waiting for them.
 func (l *linker) consumeTraces(ctx context.Context, td ptrace.Traces) error {
-	l.index.add(td, l.now().UnixNano())
-	l.tb.ExporterProfilelinkSpansIndexed.Record(ctx, int64(l.index.len()))
-	select {
-	case l.wake <- struct{}{}:
-	default:
+	now := l.now().UnixNano()
+	l.index.add(td, now)
+	if l.index.sweepDue(now) {
+		l.index.sweep(now)
 	}
+	l.tb.ExporterProfilelinkSpansIndexed.Record(ctx, int64(l.index.len()))
 	return nil
 }
 
-// consumeProfiles converts each profile to pprof with its resource's labels,
-// links what it can, and sends it or holds it for the spans it names.
-func (l *linker) consumeProfiles(ctx context.Context, pd pprofile.Profiles) error {
-	var jobs []*linkJob
+// pushProfiles is the exporter helper's push function: it converts each
+// profile to pprof with its series labels, labels the samples with their
+// local root span (waiting up to link_wait after the profile's end for
+// spans still on their way), and pushes the batch in one request.
+func (l *linker) pushProfiles(ctx context.Context, pd pprofile.Profiles) error {
+	batch := l.convert(pd)
+	if len(batch) == 0 {
+		return nil
+	}
+	if err := l.linkAll(ctx, batch); err != nil {
+		return err
+	}
+	req := &pushv1.PushRequest{Series: make([]*pushv1.RawProfileSeries, 0, len(batch))}
+	for _, s := range batch {
+		var buf bytes.Buffer
+		if err := s.prof.Write(&buf); err != nil {
+			l.logger.Warn("profilelink: cannot encode a profile; dropping it", zap.Error(err))
+			continue
+		}
+		req.Series = append(req.Series, &pushv1.RawProfileSeries{
+			Labels:  s.labels,
+			Samples: []*pushv1.RawSample{{RawProfile: buf.Bytes()}},
+		})
+	}
+	err := l.pusher.push(ctx, req)
+	if errors.Is(err, errRejected) {
+		l.logger.Warn("profilelink: Pyroscope rejected the profiles; dropping them (fix the cause named here, nothing will retry them)",
+			zap.Int("profiles", len(req.Series)), zap.Error(err))
+		l.tb.ExporterProfilelinkProfilesDropped.Add(ctx, int64(len(req.Series)), l.droppedRejected)
+	}
+	return err
+}
+
+// convert turns every profile of pd into a series. A profile that cannot
+// be converted is logged and skipped: it will never convert.
+func (l *linker) convert(pd pprofile.Profiles) []*series {
+	var out []*series
 	dict := pd.Dictionary()
 	for _, rp := range pd.ResourceProfiles().All() {
-		name := l.ingestName(rp.Resource())
+		base := l.resourceLabels(rp.Resource())
 		for _, sp := range rp.ScopeProfiles().All() {
 			for _, p := range sp.Profiles().All() {
 				prof, err := pprofconv.ToPprof(dict, p)
@@ -169,204 +162,181 @@ func (l *linker) consumeProfiles(ctx context.Context, pd pprofile.Profiles) erro
 					l.logger.Warn("profilelink: dropping a malformed profile", zap.Error(err))
 					continue
 				}
-				from := int64(p.Time())
-				if from == 0 {
-					from = l.now().UnixNano()
+				if prof.TimeNanos == 0 {
+					prof.TimeNanos = l.now().UnixNano()
 				}
-				jobs = append(jobs, &linkJob{job: job{Name: name, From: from, Until: from + int64(p.DurationNano())}, prof: prof})
+				name := profileAttr(dict, p, pprofconv.AttrProfileName)
+				if name == "" {
+					name = pprofconv.ProfileName(prof, nil)
+				}
+				labels := make([]*typesv1.LabelPair, 0, len(base)+1)
+				labels = append(labels, &typesv1.LabelPair{Name: "__name__", Value: name})
+				labels = append(labels, base...)
+				sort.Slice(labels, func(i, j int) bool { return labels[i].Name < labels[j].Name })
+				s := &series{labels: labels, prof: prof, end: time.Unix(0, prof.TimeNanos+prof.DurationNanos)}
+				for _, smp := range prof.Sample {
+					if ids := smp.Label[pprofconv.LabelSpanID]; len(ids) > 0 {
+						s.unlinked = append(s.unlinked, smp)
+					}
+				}
+				out = append(out, s)
 			}
 		}
 	}
-	b := &pendingBatch{jobs: jobs, deadline: l.now().Add(l.cfg.LinkWait)}
-	if l.link(b, false) || l.cfg.LinkWait == 0 {
-		l.finish(ctx, b)
-		return nil
-	}
-	l.mu.Lock()
-	l.pending = append(l.pending, b)
-	n := len(l.pending)
-	l.mu.Unlock()
-	l.tb.ExporterProfilelinkProfilesWaiting.Record(ctx, int64(n))
-	return nil
+	return out
 }
 
-// link labels every sample whose span's local root is known. It reports
-// whether no sample is left waiting; with final, it counts those that are.
-func (l *linker) link(b *pendingBatch, final bool) bool {
+// resourceLabels are the series labels a resource gives: service_name and
+// the configured attributes with a value Pyroscope accepts.
+func (l *linker) resourceLabels(res pcommon.Resource) []*typesv1.LabelPair {
+	attrs := res.Attributes()
+	service := "unknown_service"
+	if v, ok := attrs.Get("service.name"); ok && v.Str() != "" {
+		service = v.Str()
+	}
+	labels := []*typesv1.LabelPair{{Name: "service_name", Value: labelValue(service)}}
+	for _, key := range l.cfg.Labels {
+		v, ok := attrs.Get(key)
+		if !ok {
+			continue
+		}
+		value := labelValue(v.AsString())
+		if value == "" {
+			continue
+		}
+		labels = append(labels, &typesv1.LabelPair{Name: labelName(key), Value: value})
+	}
+	return labels
+}
+
+// labelValue makes a value Pyroscope accepts: valid UTF-8, at most
+// maxLabelValueLength bytes.
+func labelValue(v string) string {
+	v = strings.ToValidUTF8(v, "\uFFFD")
+	if len(v) > maxLabelValueLength {
+		v = v[:maxLabelValueLength]
+		for !utf8.ValidString(v) {
+			v = v[:len(v)-1]
+		}
+	}
+	return v
+}
+
+// profileAttr reads a string attribute of an OTLP profile.
+func profileAttr(dict pprofile.ProfilesDictionary, p pprofile.Profile, key string) string {
+	attrs, strs := dict.AttributeTable(), dict.StringTable()
+	for _, ai := range p.AttributeIndices().All() {
+		if ai <= 0 || int(ai) >= attrs.Len() {
+			continue
+		}
+		kv := attrs.At(int(ai))
+		if ki := kv.KeyStrindex(); ki > 0 && int(ki) < strs.Len() && strs.At(int(ki)) == key {
+			return kv.Value().AsString()
+		}
+	}
+	return ""
+}
+
+// linkAll links the batch, waiting for spans until link_wait after the
+// newest profile's end (a profile replayed from the queue after an outage
+// does not wait), until shutdown, or until ctx ends.
+func (l *linker) linkAll(ctx context.Context, batch []*series) error {
+	var deadline time.Time
+	for _, s := range batch {
+		if d := s.end.Add(l.cfg.LinkWait); d.After(deadline) {
+			deadline = d
+		}
+	}
+	if limit := l.now().Add(l.cfg.LinkWait); deadline.After(limit) {
+		deadline = limit // a clock ahead of ours does not make us wait longer
+	}
+	waiting := false
+	defer func() {
+		if waiting {
+			l.tb.ExporterProfilelinkProfilesWaiting.Record(context.Background(), l.waiting.Add(-1))
+		}
+	}()
+	for {
+		changed := l.index.changed()
+		if l.link(batch) {
+			return nil
+		}
+		wait := deadline.Sub(l.now())
+		if wait <= 0 {
+			l.countUnlinked(ctx, batch)
+			return nil
+		}
+		if !waiting {
+			waiting = true
+			l.tb.ExporterProfilelinkProfilesWaiting.Record(ctx, l.waiting.Add(1))
+		}
+		timer := time.NewTimer(wait)
+		select {
+		case <-changed:
+		case <-timer.C:
+		case <-l.stop:
+			timer.Stop()
+			l.link(batch)
+			l.countUnlinked(ctx, batch)
+			return nil
+		case <-ctx.Done():
+			timer.Stop()
+			return ctx.Err()
+		}
+		timer.Stop()
+		// Span batches can arrive hundreds of times a second: look again
+		// at a bounded pace.
+		select {
+		case <-time.After(relinkInterval):
+		case <-l.stop:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+}
+
+// link labels the samples whose span's local root is now known with the
+// root's id as span_id (and its name as span_name when configured). It
+// reports whether no sample is left waiting.
+func (l *linker) link(batch []*series) bool {
 	now := l.now().UnixNano()
 	complete := true
-	var linked, unlinked int64
-	for _, j := range b.jobs {
-		for _, s := range j.prof.Sample {
-			ids := s.Label[pprofconv.LabelSpanID]
-			if len(ids) == 0 || len(s.Label[labelRootSpanID]) > 0 {
-				continue
-			}
+	var linked int64
+	for _, s := range batch {
+		rest := s.unlinked[:0]
+		for _, smp := range s.unlinked {
 			var span pcommon.SpanID
-			if !pprofconv.DecodeHex(ids[0], span[:]) || span.IsEmpty() {
-				continue
+			if !pprofconv.DecodeHex(smp.Label[pprofconv.LabelSpanID][0], span[:]) || span.IsEmpty() {
+				continue // not a span id: nothing to link, nothing to wait for
 			}
 			rootID, rootName, ok := l.index.root(span, now)
 			if !ok {
-				complete = false
-				if final {
-					unlinked++
-				}
+				rest = append(rest, smp)
 				continue
 			}
-			root := rootID.String()
-			s.Label[pprofconv.LabelSpanID] = []string{root}
-			s.Label[pprofconv.LabelSpanName] = []string{rootName}
-			s.Label[labelRootSpanID] = []string{root}
+			smp.Label[pprofconv.LabelSpanID] = []string{rootID.String()}
+			if l.cfg.SpanNameLabel {
+				smp.Label[pprofconv.LabelSpanName] = []string{rootName}
+			}
 			linked++
 		}
+		s.unlinked = rest
+		complete = complete && len(rest) == 0
 	}
-	ctx := context.Background()
 	if linked > 0 {
-		l.tb.ExporterProfilelinkSamplesLinked.Add(ctx, linked)
-	}
-	if unlinked > 0 {
-		l.tb.ExporterProfilelinkSamplesUnlinked.Add(ctx, unlinked)
+		l.tb.ExporterProfilelinkSamplesLinked.Add(context.Background(), linked)
 	}
 	return complete
 }
 
-// retryPending links waiting batches again and sends those that are
-// complete or due.
-func (l *linker) retryPending(final bool) {
-	now := l.now()
-	l.mu.Lock()
-	var keep, due []*pendingBatch
-	for _, b := range l.pending {
-		if l.link(b, false) || final || !now.Before(b.deadline) {
-			due = append(due, b)
-		} else {
-			keep = append(keep, b)
-		}
+// countUnlinked counts the samples that go out without their root span.
+func (l *linker) countUnlinked(ctx context.Context, batch []*series) {
+	var n int64
+	for _, s := range batch {
+		n += int64(len(s.unlinked))
+		s.unlinked = nil
 	}
-	l.pending = keep
-	n := len(keep)
-	l.mu.Unlock()
-	l.tb.ExporterProfilelinkProfilesWaiting.Record(context.Background(), int64(n))
-	for _, b := range due {
-		l.finish(context.Background(), b)
+	if n > 0 {
+		l.tb.ExporterProfilelinkSamplesUnlinked.Add(ctx, n)
 	}
-}
-
-// finish counts what could not be linked and delivers the batch.
-func (l *linker) finish(ctx context.Context, b *pendingBatch) {
-	l.link(b, true)
-	for _, j := range b.jobs {
-		var buf bytes.Buffer
-		if err := j.prof.Write(&buf); err != nil {
-			l.logger.Warn("profilelink: cannot encode a profile", zap.Error(err))
-			continue
-		}
-		j.pprof = buf.Bytes()
-		l.deliver(ctx, &j.job)
-	}
-}
-
-// deliver sends a job, or spools it when Pyroscope cannot take it (and
-// while older jobs are still spooled, so that order is kept).
-func (l *linker) deliver(ctx context.Context, j *job) {
-	if l.spool != nil && !l.spool.empty() {
-		l.toSpool(ctx, j)
-		return
-	}
-	err := l.pusher.push(ctx, j)
-	switch {
-	case err == nil:
-	case errors.Is(err, errRejected):
-		l.logger.Warn("profilelink: Pyroscope rejected a profile; dropping it", zap.String("application", j.Name), zap.Error(err))
-		l.tb.ExporterProfilelinkProfilesDropped.Add(ctx, 1, l.droppedRejected)
-	case l.spool != nil:
-		l.logger.Info("profilelink: Pyroscope is unreachable; spooling profiles to disk until it is back", zap.Error(err))
-		l.toSpool(ctx, j)
-	default:
-		l.logger.Warn("profilelink: Pyroscope is unreachable and no spool is configured; dropping a profile", zap.Error(err))
-		l.tb.ExporterProfilelinkProfilesDropped.Add(ctx, 1, l.droppedSpoolFull)
-	}
-}
-
-func (l *linker) toSpool(ctx context.Context, j *job) {
-	dropped, err := l.spool.write(j)
-	if dropped > 0 {
-		l.tb.ExporterProfilelinkProfilesDropped.Add(ctx, int64(dropped), l.droppedSpoolFull)
-	}
-	if err != nil {
-		l.logger.Error("profilelink: cannot write to the spool; dropping a profile", zap.Error(err))
-		l.tb.ExporterProfilelinkProfilesDropped.Add(ctx, 1, l.droppedSpoolFull)
-		return
-	}
-	l.tb.ExporterProfilelinkProfilesSpooled.Add(ctx, 1)
-}
-
-// replay sends spooled jobs, oldest first, until one fails.
-func (l *linker) replay(ctx context.Context) {
-	if l.spool == nil {
-		return
-	}
-	for {
-		j, name, err := l.spool.oldest()
-		if j == nil && name == "" {
-			return
-		}
-		if err != nil {
-			l.logger.Error("profilelink: unreadable spool file; removing it", zap.String("file", name), zap.Error(err))
-			l.spool.remove(name)
-			continue
-		}
-		err = l.pusher.push(ctx, j)
-		switch {
-		case err == nil:
-			l.spool.remove(name)
-			l.tb.ExporterProfilelinkProfilesReplayed.Add(ctx, 1)
-		case errors.Is(err, errRejected):
-			l.spool.remove(name)
-			l.tb.ExporterProfilelinkProfilesDropped.Add(ctx, 1, l.droppedRejected)
-		default:
-			return // still down: keep the order, try later
-		}
-	}
-}
-
-// ingestName is Pyroscope's application key for a resource:
-// service.name{label=value,...} with the configured resource attributes.
-func (l *linker) ingestName(res pcommon.Resource) string {
-	attrs := res.Attributes()
-	app := "unknown_service"
-	if v, ok := attrs.Get("service.name"); ok && v.Str() != "" {
-		app = sanitize(v.Str())
-	}
-	var b strings.Builder
-	b.WriteString(app)
-	b.WriteByte('{')
-	first := true
-	for _, key := range l.cfg.Labels {
-		v, ok := attrs.Get(key)
-		if !ok || v.AsString() == "" {
-			continue
-		}
-		if !first {
-			b.WriteByte(',')
-		}
-		first = false
-		b.WriteString(strings.ReplaceAll(sanitize(key), ".", "_"))
-		b.WriteByte('=')
-		b.WriteString(sanitize(v.AsString()))
-	}
-	b.WriteByte('}')
-	return b.String()
-}
-
-// sanitize keeps a name or value from breaking the application key syntax.
-func sanitize(s string) string {
-	return strings.Map(func(r rune) rune {
-		switch r {
-		case '{', '}', ',', '=', '"', '\n':
-			return '_'
-		}
-		return r
-	}, s)
 }

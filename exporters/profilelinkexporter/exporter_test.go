@@ -2,23 +2,15 @@ package profilelinkexporter
 
 import (
 	"context"
-	"io"
-	"mime"
-	"mime/multipart"
-	"net/http"
 	"net/http/httptest"
-	"sort"
-	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/google/pprof/profile"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/consumer/consumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
 	"go.opentelemetry.io/collector/exporter/exportertest"
@@ -26,9 +18,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
 
 	"github.com/otelcol-fabric/otelcol-fabric/exporters/profilelinkexporter/internal/metadata"
 	"github.com/otelcol-fabric/otelcol-fabric/internal/pprofconv"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pyroscopetest"
 )
 
 var (
@@ -99,76 +93,26 @@ func TestSpanIndexBounded(t *testing.T) {
 	assert.True(t, ok)
 }
 
-// pyroscopeStandIn decodes what arrives at /ingest as Pyroscope would:
-// multipart form, "profile" part, gzipped pprof.
-type pyroscopeStandIn struct {
-	mu       sync.Mutex
-	received []ingested
-	down     atomic.Bool
-	tenant   []string
-}
-
-type ingested struct {
-	name string
-	prof *profile.Profile
-}
-
-func (p *pyroscopeStandIn) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	if p.down.Load() {
-		http.Error(w, "unavailable", http.StatusServiceUnavailable)
-		return
-	}
-	if r.URL.Path != "/ingest" || r.URL.Query().Get("format") != "pprof" {
-		http.Error(w, "bad request", http.StatusBadRequest)
-		return
-	}
-	_, params, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	mr := multipart.NewReader(r.Body, params["boundary"])
-	part, err := mr.NextPart()
-	if err != nil || part.FormName() != "profile" {
-		http.Error(w, "no profile part", http.StatusBadRequest)
-		return
-	}
-	data, _ := io.ReadAll(part)
-	prof, err := profile.ParseData(data)
-	if err != nil {
-		http.Error(w, err.Error(), http.StatusBadRequest)
-		return
-	}
-	p.mu.Lock()
-	p.received = append(p.received, ingested{r.URL.Query().Get("name"), prof})
-	p.tenant = append(p.tenant, r.Header.Get("X-Scope-OrgID"))
-	p.mu.Unlock()
-}
-
-func (p *pyroscopeStandIn) all() []ingested {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return append([]ingested(nil), p.received...)
-}
-
 type pair struct {
 	traces   exporter.Traces
 	profiles xexporter.Profiles
 	tel      *componenttest.Telemetry
 }
 
-func startPair(t *testing.T, mod func(*Config)) (*pair, *pyroscopeStandIn) {
+// startPair starts the traces and profiles sides of one exporter against a
+// stand-in Pyroscope built on the Push API's generated handler.
+func startPair(t *testing.T, mod func(*Config)) (*pair, *pyroscopetest.Server) {
 	t.Helper()
-	standIn := &pyroscopeStandIn{}
-	srv := httptest.NewServer(standIn)
+	standIn := pyroscopetest.New()
+	srv := httptest.NewServer(standIn.Handler())
 	t.Cleanup(srv.Close)
 	cfg := createDefaultConfig().(*Config)
 	cfg.Endpoint = srv.URL
 	cfg.TenantID = "team-a"
 	cfg.LinkWait = 2 * time.Second
-	cfg.Spool.Directory = t.TempDir()
-	cfg.Spool.RetryInterval = 100 * time.Millisecond
 	cfg.QueueConfig = configoptional.None[exporterhelper.QueueBatchConfig]()
+	cfg.BackOffConfig.InitialInterval = 20 * time.Millisecond
+	cfg.BackOffConfig.MaxInterval = 50 * time.Millisecond
 	if mod != nil {
 		mod(cfg)
 	}
@@ -194,7 +138,8 @@ func startPair(t *testing.T, mod func(*Config)) (*pair, *pyroscopeStandIn) {
 
 // cpuProfile is an OTLP profile batch of service checkout with three
 // samples: one linked to leafA through the link table, one naming leafB by
-// its span_id label, one without a span.
+// its span_id label, one without a span. Its time is now, so Pyroscope's
+// ingestion window takes it.
 func cpuProfile(seq int64) pprofile.Profiles {
 	pd := pprofile.NewProfiles()
 	dict := pprofconv.NewDict(pd)
@@ -207,7 +152,7 @@ func cpuProfile(seq int64) pprofile.Profiles {
 	p := rp.ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
 	p.SampleType().SetTypeStrindex(dict.Str("cpu"))
 	p.SampleType().SetUnitStrindex(dict.Str("nanoseconds"))
-	p.SetTime(pcommon.Timestamp(1_764_000_000_000_000_000 + seq))
+	p.SetTime(pcommon.NewTimestampFromTime(time.Now().Add(-10*time.Second + time.Duration(seq))))
 	p.SetDurationNano(uint64(10 * time.Second))
 	fn := dict.Str("main.work")
 	pd.Dictionary().FunctionTable().AppendEmpty().SetNameStrindex(fn)
@@ -228,10 +173,15 @@ func cpuProfile(seq int64) pprofile.Profiles {
 	return pd
 }
 
-func labels(s *profile.Sample) map[string]string {
-	out := map[string]string{}
-	for k, v := range s.Label {
-		out[k] = strings.Join(v, ",")
+// sampleLabels maps each sample's value to its string labels.
+func sampleLabels(p *pyroscopetest.Profile) map[int64]map[string]string {
+	out := map[int64]map[string]string{}
+	for _, s := range p.Profile.Sample {
+		m := map[string]string{}
+		for _, l := range s.Label {
+			m[p.Profile.StringTable[l.Key]] = p.Profile.StringTable[l.Str]
+		}
+		out[s.Value[0]] = m
 	}
 	return out
 }
@@ -240,85 +190,183 @@ func TestJoinOutOfOrder(t *testing.T) {
 	ctx := context.Background()
 	pr, standIn := startPair(t, nil)
 	// The profile arrives first; its spans 300 ms later.
-	require.NoError(t, pr.profiles.ConsumeProfiles(ctx, cpuProfile(0)))
-	time.Sleep(300 * time.Millisecond)
-	assert.Empty(t, standIn.all(), "the profile waits for its spans")
+	done := make(chan error, 1)
+	go func() { done <- pr.profiles.ConsumeProfiles(ctx, cpuProfile(0)) }()
+	require.Eventually(t, func() bool {
+		return gaugeValue(t, pr.tel, "otelcol_exporter_profilelink_profiles_waiting") == 1
+	}, 5*time.Second, 10*time.Millisecond, "the push waits for its spans")
+	assert.Zero(t, standIn.Requests())
 	require.NoError(t, pr.traces.ConsumeTraces(ctx, spans()))
-	require.Eventually(t, func() bool { return len(standIn.all()) == 1 }, 5*time.Second, 20*time.Millisecond)
+	require.NoError(t, <-done)
+	require.Len(t, standIn.Profiles(), 1)
+	assert.Empty(t, standIn.Rejected())
 
-	got := standIn.all()[0]
-	assert.Equal(t, "checkout{deployment_environment_name=prod,service_version=1.4.2,vcs_ref_head_revision=3f2c9a1b7d}", got.name,
-		"correlation keys as labels; other resource attributes are not")
-	require.Len(t, got.prof.Sample, 3)
-	byValue := map[int64]map[string]string{}
-	for _, s := range got.prof.Sample {
-		byValue[s.Value[0]] = labels(s)
-	}
-	assert.Equal(t, map[string]string{"trace_id": traceA.String(), "span_id": rootA.String(), "span_name": "GET /checkout",
-		"root_span_id": rootA.String(), "seq": "a"}, byValue[10_000_000], "linked through the link table to checkout's local root")
-	assert.Equal(t, map[string]string{"span_id": rootB.String(), "span_name": "POST /charge", "root_span_id": rootB.String(), "seq": "a"},
-		byValue[20_000_000], "payments' local root, whose parent is remote")
+	got := standIn.Profiles()[0]
+	assert.Equal(t, map[string]string{"__name__": "process_cpu", "service_name": "checkout", "deployment_environment_name": "prod",
+		"service_version": "1.4.2", "vcs_ref_head_revision": "3f2c9a1b7d"}, got.Labels,
+		"correlation keys as series labels; other resource attributes are not")
+	assert.Equal(t, "team-a", got.Tenant)
+	assert.Equal(t, []string{"cpu/nanoseconds"}, got.SampleTypes())
+	byValue := sampleLabels(got)
+	assert.Equal(t, map[string]string{"trace_id": traceA.String(), "span_id": rootA.String(), "seq": "a"}, byValue[10_000_000],
+		"linked through the link table to checkout's local root")
+	assert.Equal(t, map[string]string{"span_id": rootB.String(), "seq": "a"}, byValue[20_000_000],
+		"payments' local root, whose parent is remote")
 	assert.Equal(t, map[string]string{"seq": "a"}, byValue[30_000_000], "no span, no labels")
-	assert.Equal(t, "team-a", standIn.tenant[0])
-	assert.Equal(t, "cpu", got.prof.SampleType[0].Type)
+	assert.Equal(t, map[string]int{rootA.String(): 1, rootB.String(): 1}, got.SpanSamples)
+	assert.Len(t, got.Series, 1, "span ids create no series in Pyroscope: %v", got.Series)
+	assert.Equal(t, int64(2), sumValue(t, pr.tel, "otelcol_exporter_profilelink_samples_linked"))
+	assert.Zero(t, gaugeValue(t, pr.tel, "otelcol_exporter_profilelink_profiles_waiting"))
+}
+
+func TestSpanNameLabelOptIn(t *testing.T) {
+	ctx := context.Background()
+	pr, standIn := startPair(t, func(c *Config) { c.SpanNameLabel = true })
+	require.NoError(t, pr.traces.ConsumeTraces(ctx, spans()))
+	require.NoError(t, pr.profiles.ConsumeProfiles(ctx, cpuProfile(0)))
+	got := standIn.Profiles()
+	require.Len(t, got, 1)
+	byValue := sampleLabels(got[0])
+	assert.Equal(t, "GET /checkout", byValue[10_000_000]["span_name"])
+	assert.Equal(t, "POST /charge", byValue[20_000_000]["span_name"])
+	assert.Len(t, got[0].Series, 3, "span_name is a series label in Pyroscope: one series per root span name, and one without")
 }
 
 func TestUnlinkedAfterWait(t *testing.T) {
 	ctx := context.Background()
 	pr, standIn := startPair(t, func(c *Config) { c.LinkWait = 300 * time.Millisecond })
 	require.NoError(t, pr.profiles.ConsumeProfiles(ctx, cpuProfile(0)))
-	require.Eventually(t, func() bool { return len(standIn.all()) == 1 }, 5*time.Second, 20*time.Millisecond)
-	for _, s := range standIn.all()[0].prof.Sample {
-		assert.NotContains(t, s.Label, "root_span_id")
-	}
+	got := standIn.Profiles()
+	require.Len(t, got, 1)
+	byValue := sampleLabels(got[0])
+	assert.Equal(t, leafA.String(), byValue[10_000_000]["span_id"], "sent with the span it named")
+	assert.Equal(t, int64(2), sumValue(t, pr.tel, "otelcol_exporter_profilelink_samples_unlinked"))
 }
 
-// TestOutageSpoolsAndReplays: Pyroscope is down for a while; profiles are
-// spooled to disk and, when it is back, every one arrives once, in order.
-func TestOutageSpoolsAndReplays(t *testing.T) {
+// TestReplayedProfileDoesNotWait: a profile that ended longer than
+// link_wait ago (queued during an outage) goes out at once.
+func TestReplayedProfileDoesNotWait(t *testing.T) {
 	ctx := context.Background()
-	pr, standIn := startPair(t, func(c *Config) { c.LinkWait = 0 })
+	pr, standIn := startPair(t, func(c *Config) { c.LinkWait = time.Minute })
+	pd := cpuProfile(0)
+	p := pd.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0)
+	p.SetTime(pcommon.NewTimestampFromTime(time.Now().Add(-2*time.Minute - 10*time.Second)))
+	start := time.Now()
+	require.NoError(t, pr.profiles.ConsumeProfiles(ctx, pd))
+	assert.Less(t, time.Since(start), 10*time.Second)
+	assert.Len(t, standIn.Profiles(), 1)
+}
+
+// TestOutageRetriesUntilDelivered: Pyroscope answers 503 for a while; the
+// queued profiles are retried and each arrives once when it is back.
+func TestOutageRetriesUntilDelivered(t *testing.T) {
+	ctx := context.Background()
+	pr, standIn := startPair(t, func(c *Config) {
+		c.LinkWait = 0
+		q := exporterhelper.NewDefaultQueueConfig()
+		q.Batch = configoptional.None[exporterhelper.BatchConfig]()
+		c.QueueConfig = configoptional.Some(q)
+		c.BackOffConfig.MaxElapsedTime = 0
+	})
 	require.NoError(t, pr.traces.ConsumeTraces(ctx, spans()))
-	standIn.down.Store(true)
+	standIn.Down.Store(true)
 	for i := range 20 {
 		require.NoError(t, pr.profiles.ConsumeProfiles(ctx, cpuProfile(int64(i))))
 	}
-	time.Sleep(300 * time.Millisecond)
-	assert.Empty(t, standIn.all())
-	standIn.down.Store(false)
-	// New profiles while the spool drains go behind the spooled ones.
-	for i := 20; i < 25; i++ {
-		require.NoError(t, pr.profiles.ConsumeProfiles(ctx, cpuProfile(int64(i))))
+	require.Eventually(t, func() bool {
+		return sumValue(t, pr.tel, "otelcol_exporter_profilelink_profiles_dropped") == 0 && standIn.Requests() == 0
+	},
+		time.Second, 10*time.Millisecond)
+	time.Sleep(200 * time.Millisecond) // retries against the 503s
+	assert.Empty(t, standIn.Profiles())
+	standIn.Down.Store(false)
+	require.Eventually(t, func() bool { return len(standIn.Profiles()) == 20 }, 10*time.Second, 20*time.Millisecond)
+	seen := map[int64]int{}
+	for _, p := range standIn.Profiles() {
+		seen[p.Profile.TimeNanos]++
 	}
-	require.Eventually(t, func() bool { return len(standIn.all()) == 25 }, 10*time.Second, 50*time.Millisecond)
-	time.Sleep(300 * time.Millisecond)
-	got := standIn.all()
-	require.Len(t, got, 25, "every profile once")
-	var times []int64
-	for _, g := range got {
-		times = append(times, g.prof.TimeNanos)
-	}
-	assert.True(t, sort.SliceIsSorted(times, func(i, j int) bool { return times[i] < times[j] }), "in order")
+	assert.Len(t, seen, 20, "every profile once")
+	assert.Zero(t, sumValue(t, pr.tel, "otelcol_exporter_profilelink_profiles_dropped"))
 }
 
-func TestSpoolBounded(t *testing.T) {
-	dir := t.TempDir()
-	s, err := openSpool(dir, 2500)
-	require.NoError(t, err)
-	var dropped int
-	for i := range 10 {
-		n, err := s.write(&job{Name: "app{}", From: int64(i), pprof: make([]byte, 1000)})
+// TestRejectedIsPermanent: what Pyroscope refuses for good (here a profile
+// older than its ingestion window) is dropped and counted, not retried.
+func TestRejectedIsPermanent(t *testing.T) {
+	ctx := context.Background()
+	pr, standIn := startPair(t, func(c *Config) { c.LinkWait = 0 })
+	pd := cpuProfile(0)
+	pd.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0).SetTime(pcommon.NewTimestampFromTime(time.Now().Add(-2 * time.Hour)))
+	err := pr.profiles.ConsumeProfiles(ctx, pd)
+	require.Error(t, err)
+	assert.True(t, consumererror.IsPermanent(err), "%v", err)
+	assert.Contains(t, err.Error(), "outside of ingestion window")
+	assert.Equal(t, 1, standIn.Requests(), "not retried")
+	assert.Equal(t, int64(1), sumValue(t, pr.tel, "otelcol_exporter_profilelink_profiles_dropped"))
+}
+
+// TestShutdownEndsTheWait: a push waiting for spans goes out when the
+// collector stops instead of holding shutdown for link_wait.
+func TestShutdownEndsTheWait(t *testing.T) {
+	ctx := context.Background()
+	pr, standIn := startPair(t, func(c *Config) { c.LinkWait = time.Minute })
+	done := make(chan error, 1)
+	go func() { done <- pr.profiles.ConsumeProfiles(ctx, cpuProfile(0)) }()
+	require.Eventually(t, func() bool {
+		return gaugeValue(t, pr.tel, "otelcol_exporter_profilelink_profiles_waiting") == 1
+	}, 5*time.Second, 10*time.Millisecond)
+	require.NoError(t, pr.traces.Shutdown(ctx))
+	select {
+	case err := <-done:
 		require.NoError(t, err)
-		dropped += n
+	case <-time.After(5 * time.Second):
+		t.Fatal("the waiting push did not end at shutdown")
 	}
-	assert.Equal(t, 8, dropped, "two ~1 KB files fit in 2500 bytes; the oldest made room")
-	j, _, err := s.oldest()
-	require.NoError(t, err)
-	assert.Equal(t, int64(8), j.From, "the newest two remain")
-	// A restart finds them again.
-	s2, err := openSpool(dir, 2500)
-	require.NoError(t, err)
-	j, _, err = s2.oldest()
-	require.NoError(t, err)
-	assert.Equal(t, int64(8), j.From)
+	assert.Len(t, standIn.Profiles(), 1)
+}
+
+// TestProfileNameFromReceiver: the name the pyroscope receiver recorded
+// (here mutex, which the sample types alone cannot tell from block) is the
+// series' __name__.
+func TestProfileNameFromReceiver(t *testing.T) {
+	ctx := context.Background()
+	pr, standIn := startPair(t, func(c *Config) { c.LinkWait = 0 })
+	pd := cpuProfile(0)
+	p := pd.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0)
+	dict := pd.Dictionary()
+	p.SampleType().SetTypeStrindex(int32(dict.StringTable().Len()))
+	dict.StringTable().Append("delay")
+	kv := dict.AttributeTable().AppendEmpty()
+	kv.SetKeyStrindex(int32(dict.StringTable().Len()))
+	dict.StringTable().Append(pprofconv.AttrProfileName)
+	kv.Value().SetStr("mutex")
+	p.AttributeIndices().Append(int32(dict.AttributeTable().Len() - 1))
+	require.NoError(t, pr.profiles.ConsumeProfiles(ctx, pd))
+	require.Len(t, standIn.Profiles(), 1)
+	assert.Equal(t, "mutex", standIn.Profiles()[0].Labels["__name__"])
+}
+
+func sumValue(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	var total int64
+	for _, dp := range m.Data.(metricdata.Sum[int64]).DataPoints {
+		total += dp.Value
+	}
+	return total
+}
+
+func gaugeValue(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	dps := m.Data.(metricdata.Gauge[int64]).DataPoints
+	if len(dps) == 0 {
+		return 0
+	}
+	return dps[0].Value
 }

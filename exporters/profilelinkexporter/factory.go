@@ -7,6 +7,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
 	"go.opentelemetry.io/collector/config/configoptional"
+	"go.opentelemetry.io/collector/config/configretry"
 	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/exporter/exporterhelper"
@@ -37,13 +38,17 @@ func NewFactory() xexporter.Factory {
 func createDefaultConfig() component.Config {
 	client := confighttp.NewDefaultClientConfig()
 	client.Timeout = 10 * time.Second
+	queue := exporterhelper.NewDefaultQueueConfig()
+	// One queue entry is one receiver request (a profile upload): the
+	// exporter links and pushes each as it is, no merging of profiles.
+	queue.Batch = configoptional.None[exporterhelper.BatchConfig]()
 	return &Config{
-		ClientConfig: client,
-		Index:        IndexConfig{MaxSpans: 1_000_000, TTL: 5 * time.Minute},
-		LinkWait:     5 * time.Second,
-		Labels:       []string{"deployment.environment.name", "service.version", "vcs.ref.head.revision", "service.namespace"},
-		Spool:        SpoolConfig{MaxBytes: 1 << 30, RetryInterval: 5 * time.Second},
-		QueueConfig:  configoptional.Some(exporterhelper.NewDefaultQueueConfig()),
+		ClientConfig:  client,
+		Index:         IndexConfig{MaxSpans: 1_000_000, TTL: 5 * time.Minute},
+		LinkWait:      5 * time.Second,
+		Labels:        []string{"deployment.environment.name", "service.version", "vcs.ref.head.revision", "service.namespace"},
+		QueueConfig:   configoptional.Some(queue),
+		BackOffConfig: configretry.NewDefaultBackOffConfig(),
 	}
 }
 
@@ -52,9 +57,13 @@ func createTraces(ctx context.Context, set exporter.Settings, cfg component.Conf
 	if err != nil {
 		return nil, err
 	}
-	return exporterhelper.NewTraces(ctx, set, cfg, c.Value.consumeTraces,
+	exp, err := exporterhelper.NewTraces(ctx, set, cfg, c.Value.consumeTraces,
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithStart(c.Start), exporterhelper.WithShutdown(c.Shutdown))
+	if err != nil {
+		return nil, err
+	}
+	return &tracesExporter{Traces: exp, linker: c.Value}, nil
 }
 
 func createProfiles(ctx context.Context, set exporter.Settings, cfg component.Config) (xexporter.Profiles, error) {
@@ -63,8 +72,41 @@ func createProfiles(ctx context.Context, set exporter.Settings, cfg component.Co
 		return nil, err
 	}
 	oCfg := cfg.(*Config)
-	return xexporterhelper.NewProfiles(ctx, set, cfg, c.Value.consumeProfiles,
+	exp, err := xexporterhelper.NewProfiles(ctx, set, cfg, c.Value.pushProfiles,
 		exporterhelper.WithCapabilities(consumer.Capabilities{MutatesData: false}),
 		exporterhelper.WithQueue(oCfg.QueueConfig),
+		exporterhelper.WithRetry(oCfg.BackOffConfig),
+		// No per-attempt timeout from the helper: a push may wait up to
+		// link_wait for its spans, then the HTTP client's timeout bounds
+		// the request itself.
+		exporterhelper.WithTimeout(exporterhelper.TimeoutConfig{}),
 		exporterhelper.WithStart(c.Start), exporterhelper.WithShutdown(c.Shutdown))
+	if err != nil {
+		return nil, err
+	}
+	return &profilesExporter{Profiles: exp, linker: c.Value}, nil
+}
+
+// tracesExporter and profilesExporter end the pushes waiting for spans as
+// soon as either side starts to shut down, before the exporter helper drains
+// its queue: no more spans will come, and a waiting push would otherwise
+// hold shutdown for up to link_wait.
+type tracesExporter struct {
+	exporter.Traces
+	linker *linker
+}
+
+func (e *tracesExporter) Shutdown(ctx context.Context) error {
+	e.linker.stopWaiting()
+	return e.Traces.Shutdown(ctx)
+}
+
+type profilesExporter struct {
+	xexporter.Profiles
+	linker *linker
+}
+
+func (e *profilesExporter) Shutdown(ctx context.Context) error {
+	e.linker.stopWaiting()
+	return e.Profiles.Shutdown(ctx)
 }

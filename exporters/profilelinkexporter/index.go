@@ -29,22 +29,38 @@ type spanEntry struct {
 // spanIndex maps span ids to entries, bounded in count (oldest evicted
 // first) and in time (entries older than ttl are ignored and swept).
 type spanIndex struct {
-	mu    sync.RWMutex
-	max   int
-	ttl   int64
-	spans map[pcommon.SpanID]*spanEntry
-	order []pcommon.SpanID // ring of insertion order, for eviction
-	next  int
+	mu        sync.RWMutex
+	max       int
+	ttl       int64
+	spans     map[pcommon.SpanID]*spanEntry
+	order     []pcommon.SpanID // ring of insertion order, for eviction
+	next      int
+	lastSweep int64
+	// grown is closed (and replaced) whenever spans are added: pushes
+	// waiting for their spans select on it.
+	grown chan struct{}
 }
 
 func newSpanIndex(maxSpans int, ttl time.Duration) *spanIndex {
-	return &spanIndex{max: maxSpans, ttl: int64(ttl), spans: make(map[pcommon.SpanID]*spanEntry), order: make([]pcommon.SpanID, maxSpans)}
+	return &spanIndex{max: maxSpans, ttl: int64(ttl), spans: make(map[pcommon.SpanID]*spanEntry),
+		order: make([]pcommon.SpanID, maxSpans), grown: make(chan struct{})}
+}
+
+// changed returns a channel closed the next time spans are added.
+func (ix *spanIndex) changed() <-chan struct{} {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return ix.grown
 }
 
 // add indexes every span of a batch.
 func (ix *spanIndex) add(td ptrace.Traces, now int64) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	defer func() {
+		close(ix.grown)
+		ix.grown = make(chan struct{})
+	}()
 	for _, rs := range td.ResourceSpans().All() {
 		for _, ss := range rs.ScopeSpans().All() {
 			for _, s := range ss.Spans().All() {
@@ -97,10 +113,19 @@ func (ix *spanIndex) len() int {
 	return len(ix.spans)
 }
 
+// sweepDue reports whether a quarter of the ttl has passed since the last
+// sweep.
+func (ix *spanIndex) sweepDue(now int64) bool {
+	ix.mu.RLock()
+	defer ix.mu.RUnlock()
+	return now-ix.lastSweep > ix.ttl/4
+}
+
 // sweep drops expired entries.
 func (ix *spanIndex) sweep(now int64) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
+	ix.lastSweep = now
 	for id, e := range ix.spans {
 		if now-e.seen > ix.ttl {
 			delete(ix.spans, id)

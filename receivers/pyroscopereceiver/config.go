@@ -13,6 +13,10 @@ import (
 type Config struct {
 	// ServerConfig is the HTTP server (endpoint, TLS, auth, max_request_body_size...).
 	confighttp.ServerConfig `mapstructure:",squash"`
+	// MaxDecompressedSize bounds a profile once inflated (gzip): a gzip
+	// body expands up to about a thousandfold, so max_request_body_size
+	// alone does not bound memory.
+	MaxDecompressedSize int64 `mapstructure:"max_decompressed_size"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -28,6 +32,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxRequestBodySize < 0 {
 		errs = append(errs, fmt.Errorf("max_request_body_size: must not be negative, got %d", cfg.MaxRequestBodySize))
+	}
+	if cfg.MaxDecompressedSize <= 0 {
+		errs = append(errs, fmt.Errorf("max_decompressed_size: must be positive, got %d", cfg.MaxDecompressedSize))
 	}
 	return errors.Join(errs...)
 }

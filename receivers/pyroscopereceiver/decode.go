@@ -3,8 +3,10 @@ package pyroscopereceiver // import "github.com/otelcol-fabric/otelcol-fabric/re
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"errors"
 	"fmt"
+	"io"
 	"strconv"
 	"strings"
 	"time"
@@ -33,6 +35,7 @@ type ingest struct {
 	sampleRate  int64
 	spyName     string
 	units       string
+	profileName string // Pyroscope's profile name (__name__), see pprofconv.ProfileName
 }
 
 // parseName parses Pyroscope's application key: app{label=value,...}.
@@ -155,9 +158,45 @@ func parseLines(data []byte, sampleRate int64, units string) (*profile.Profile, 
 	return p, nil
 }
 
-// decodePprof parses a pprof payload (gzipped or not) and checks it.
-func decodePprof(data []byte) (*profile.Profile, error) {
-	p, err := profile.ParseData(data)
+// decompressedTooLargeError is a payload that inflates beyond
+// max_decompressed_size.
+type decompressedTooLargeError struct{ limit int64 }
+
+func (e *decompressedTooLargeError) Error() string {
+	return fmt.Sprintf("the profile is larger than max_decompressed_size (%d bytes) once decompressed", e.limit)
+}
+
+// inflate returns data, gunzipped if it is gzip, refusing more than limit
+// bytes of output: a small gzip body can expand a thousandfold.
+func inflate(data []byte, limit int64) ([]byte, error) {
+	if len(data) < 2 || data[0] != 0x1f || data[1] != 0x8b {
+		if int64(len(data)) > limit {
+			return nil, &decompressedTooLargeError{limit}
+		}
+		return data, nil
+	}
+	zr, err := gzip.NewReader(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("corrupt gzip: %w", err)
+	}
+	out, err := io.ReadAll(io.LimitReader(zr, limit+1))
+	if err != nil {
+		return nil, fmt.Errorf("corrupt gzip: %w", err)
+	}
+	if int64(len(out)) > limit {
+		return nil, &decompressedTooLargeError{limit}
+	}
+	return out, nil
+}
+
+// decodePprof parses a pprof payload (gzipped or not, at most limit bytes
+// once inflated) and checks it.
+func decodePprof(data []byte, limit int64) (*profile.Profile, error) {
+	raw, err := inflate(data, limit)
+	if err != nil {
+		return nil, err
+	}
+	p, err := profile.ParseUncompressed(raw)
 	if err != nil {
 		return nil, fmt.Errorf("corrupt pprof: %w", err)
 	}
@@ -197,5 +236,11 @@ func toProfiles(in *ingest, p *profile.Profile) pprofile.Profiles {
 		duration = uint64(in.until.Sub(in.from))
 	}
 	dict.AppendProfiles(p, sp, pcommon.NewTimestampFromTime(in.from), duration)
+	if in.profileName != "" {
+		name := dict.Attr(pprofconv.AttrProfileName, in.profileName)
+		for _, prof := range sp.Profiles().All() {
+			prof.AttributeIndices().Append(name)
+		}
+	}
 	return pd
 }

@@ -16,6 +16,11 @@ import (
 // service over 10 s is typically well under 1 MiB compressed.
 const defaultMaxBodyBytes = 32 << 20
 
+// defaultMaxDecompressedBytes bounds a profile once inflated: twice the body
+// limit (an uncompressed upload of the largest body fits), 16 times
+// Pyroscope's own per-profile limit (validation.max-profile-size-bytes, 4 MiB).
+const defaultMaxDecompressedBytes = 2 * defaultMaxBodyBytes
+
 // NewFactory returns the pyroscope receiver factory.
 func NewFactory() xreceiver.Factory {
 	return xreceiver.NewFactory(metadata.Type, createDefaultConfig,
@@ -26,7 +31,7 @@ func createDefaultConfig() component.Config {
 	srv := confighttp.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = "localhost:4040"
 	srv.MaxRequestBodySize = defaultMaxBodyBytes
-	return &Config{ServerConfig: srv}
+	return &Config{ServerConfig: srv, MaxDecompressedSize: defaultMaxDecompressedBytes}
 }
 
 func createProfiles(_ context.Context, set receiver.Settings, cfg component.Config, next xconsumer.Profiles) (xreceiver.Profiles, error) {

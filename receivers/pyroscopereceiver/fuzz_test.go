@@ -18,7 +18,7 @@ func FuzzDecode(f *testing.F) {
 	f.Add("app{env=prod}", "pprof", buf.Bytes())
 	f.Add("legacy.cpu", "lines", []byte("main;a;b 3\nmain 1\n"))
 	f.Add("x{a=b,c=d}", "", []byte{0x1f, 0x8b, 0x08})
-	r := &pyroscopeReceiver{}
+	r := &pyroscopeReceiver{cfg: createDefaultConfig().(*Config)}
 	f.Fuzz(func(t *testing.T, name, format string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/ingest", bytes.NewReader(body))
 		q := req.URL.Query()

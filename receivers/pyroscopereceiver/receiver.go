@@ -2,6 +2,7 @@ package pyroscopereceiver // import "github.com/otelcol-fabric/otelcol-fabric/re
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -22,6 +23,7 @@ import (
 	"go.opentelemetry.io/otel/metric"
 	"go.uber.org/zap"
 
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pprofconv"
 	"github.com/otelcol-fabric/otelcol-fabric/receivers/pyroscopereceiver/internal/metadata"
 )
 
@@ -163,45 +165,95 @@ func (r *pyroscopeReceiver) decode(req *http.Request) (*ingest, *profile.Profile
 		}
 	}
 
-	data, err := readProfile(req)
+	data, displayNames, err := readProfile(req)
 	if err != nil {
 		return in, nil, err
 	}
+	limit := r.cfg.MaxDecompressedSize
 	var p *profile.Profile
 	if in.format == "lines" {
-		p, err = parseLines(data, in.sampleRate, in.units)
+		if data, err = inflate(data, limit); err == nil {
+			p, err = parseLines(data, in.sampleRate, in.units)
+		}
 	} else {
-		p, err = decodePprof(data)
+		p, err = decodePprof(data, limit)
+	}
+	var tooLarge *decompressedTooLargeError
+	if errors.As(err, &tooLarge) {
+		return in, nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: err.Error()}
 	}
 	if err != nil {
 		return in, nil, badRequest("%v", err)
 	}
+	in.profileName = pprofconv.ProfileName(p, displayNames)
 	return in, p, nil
 }
 
+// maxSampleTypeConfig bounds the sample_type_config part: a few hundred
+// bytes in practice.
+const maxSampleTypeConfig = 64 << 10
+
 // readProfile returns the profile bytes: the "profile" part of a multipart
-// form (as pyroscope-go sends it), or the raw body.
-func readProfile(req *http.Request) ([]byte, error) {
+// form (as pyroscope-go sends it), or the raw body; and the display names of
+// the form's sample_type_config part, which name mutex and block profiles.
+func readProfile(req *http.Request) (data []byte, displayNames map[string]string, err error) {
 	mediaType, params, _ := mime.ParseMediaType(req.Header.Get("Content-Type"))
 	if mediaType != "multipart/form-data" {
-		return readAll(req.Body)
+		data, err = readAll(req.Body)
+		return data, nil, err
 	}
 	mr := multipart.NewReader(req.Body, params["boundary"])
 	for {
 		part, err := mr.NextPart()
 		if errors.Is(err, io.EOF) {
-			return nil, badRequest("multipart body has no \"profile\" part")
+			if data == nil {
+				return nil, nil, badRequest("multipart body has no \"profile\" part")
+			}
+			return data, displayNames, nil
 		}
 		if err != nil {
-			return nil, tooLargeOr(err, "malformed multipart body: %v", err)
+			return nil, nil, tooLargeOr(err, "malformed multipart body: %v", err)
 		}
-		if part.FormName() != "profile" {
-			// sample_type_config and prev_profile: the pprof carries its own
-			// sample types and units.
-			continue
+		switch part.FormName() {
+		case "profile":
+			if data, err = readAll(part); err != nil {
+				return nil, nil, err
+			}
+		case "sample_type_config":
+			if displayNames, err = readSampleTypeConfig(part); err != nil {
+				return nil, nil, err
+			}
+		default:
+			// prev_profile: pyroscope-go has sent deltas itself since v0.x;
+			// Pyroscope refuses it too.
 		}
-		return readAll(part)
 	}
+}
+
+// readSampleTypeConfig reads pyroscope-go's sample_type_config part:
+// {"<sample type>": {"display-name": "...", "units": ..., ...}, ...}.
+func readSampleTypeConfig(r io.Reader) (map[string]string, error) {
+	raw, err := io.ReadAll(io.LimitReader(r, maxSampleTypeConfig+1))
+	if err != nil {
+		return nil, tooLargeOr(err, "reading sample_type_config: %v", err)
+	}
+	if len(raw) > maxSampleTypeConfig {
+		return nil, &requestError{status: http.StatusRequestEntityTooLarge,
+			msg: fmt.Sprintf("the sample_type_config part is larger than %d bytes", maxSampleTypeConfig)}
+	}
+	var cfg map[string]*struct {
+		DisplayName string `json:"display-name"`
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		return nil, badRequest("sample_type_config is not valid JSON: %v", err)
+	}
+	names := make(map[string]string, len(cfg))
+	for st, c := range cfg {
+		if c != nil && c.DisplayName != "" {
+			names[st] = c.DisplayName
+		}
+	}
+	return names, nil
 }
 
 func readAll(r io.Reader) ([]byte, error) {

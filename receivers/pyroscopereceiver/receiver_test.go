@@ -2,13 +2,16 @@ package pyroscopereceiver
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"mime/multipart"
 	"net"
 	"net/http"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -24,6 +27,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/pprofile"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pprofconv"
 	"github.com/otelcol-fabric/otelcol-fabric/receivers/pyroscopereceiver/internal/metadata"
 )
 
@@ -117,6 +121,7 @@ func TestPyroscopeGoClient(t *testing.T) {
 		}
 		prof := rp.ScopeProfiles().At(0).Profiles().At(0)
 		assert.NotZero(t, prof.Time(), "the profile carries its time")
+		assert.Equal(t, "process_cpu", profileAttr(pd, prof, pprofconv.AttrProfileName), "Pyroscope's profile name")
 	}
 	assert.True(t, found, "the profiled function is in the profile")
 }
@@ -258,7 +263,8 @@ func TestBadInput(t *testing.T) {
 		{"empty application", "name={env=prod}", good, "", 400, "the application name is empty"},
 		{"unknown format", "name=app&format=jfr", good, "", 415, `format="jfr" is not supported`},
 		{"corrupt pprof", "name=app", []byte("not a profile at all"), "", 400, "corrupt pprof"},
-		{"truncated gzip", "name=app", good[:len(good)/2], "", 400, "corrupt pprof"},
+		{"truncated gzip", "name=app", good[:len(good)/2], "", 400, "corrupt gzip"},
+		{"bad sample_type_config", "name=app", []byte("--b\r\nContent-Disposition: form-data; name=\"sample_type_config\"\r\n\r\n{nope\r\n--b--\r\n"), "multipart/form-data; boundary=b", 400, "sample_type_config is not valid JSON"},
 		{"empty body", "name=app", nil, "", 400, "the profile is empty"},
 		{"bad from", "name=app&from=yesterday", good, "", 400, `from="yesterday" is not a Unix time`},
 		{"bad sample rate", "name=app&sampleRate=-5", good, "", 400, "sampleRate"},
@@ -298,4 +304,91 @@ func TestPipelineErrors(t *testing.T) {
 		assert.Equal(t, tc.status, status, msg)
 		assert.Contains(t, msg, tc.err.Error())
 	}
+}
+
+func profileAttr(pd pprofile.Profiles, p pprofile.Profile, key string) string {
+	dict := pd.Dictionary()
+	for _, ai := range p.AttributeIndices().All() {
+		kv := dict.AttributeTable().At(int(ai))
+		if dict.StringTable().At(int(kv.KeyStrindex())) == key {
+			return kv.Value().AsString()
+		}
+	}
+	return ""
+}
+
+// TestMutexAndBlockNames: pyroscope-go's mutex and block profiles have the
+// same sample types (contentions, delay); only the display names of its
+// sample_type_config tell them apart, as Pyroscope's own ingest reads them.
+func TestMutexAndBlockNames(t *testing.T) {
+	sink := new(consumertest.ProfilesSink)
+	addr := startReceiver(t, sink, nil)
+	contention := &profile.Profile{
+		SampleType: []*profile.ValueType{{Type: "contentions", Unit: "count"}, {Type: "delay", Unit: "nanoseconds"}},
+		PeriodType: &profile.ValueType{Type: "contentions", Unit: "count"},
+		Period:     1,
+	}
+	fn := &profile.Function{ID: 1, Name: "sync.(*Mutex).Lock"}
+	loc := &profile.Location{ID: 1, Line: []profile.Line{{Function: fn}}}
+	contention.Function, contention.Location = []*profile.Function{fn}, []*profile.Location{loc}
+	contention.Sample = []*profile.Sample{{Location: []*profile.Location{loc}, Value: []int64{3, 1500}}}
+	for _, kind := range []string{"mutex", "block"} {
+		var body bytes.Buffer
+		mw := multipart.NewWriter(&body)
+		fw, _ := mw.CreateFormFile("profile", "profile.pprof")
+		_, _ = fw.Write(encode(t, contention))
+		fw, _ = mw.CreateFormFile("sample_type_config", "sample_type_config.json")
+		_, _ = fmt.Fprintf(fw, `{"contentions":{"units":"lock_samples","display-name":"%[1]s_count"},"delay":{"units":"lock_nanoseconds","display-name":"%[1]s_duration"}}`, kind)
+		require.NoError(t, mw.Close())
+		status, msg := post(t, addr, "name=app&spyName=gospy", mw.FormDataContentType(), body.Bytes())
+		require.Equal(t, http.StatusOK, status, msg)
+	}
+	all := sink.AllProfiles()
+	require.Len(t, all, 2)
+	for i, want := range []string{"mutex", "block"} {
+		for _, p := range all[i].ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().All() {
+			assert.Equal(t, want, profileAttr(all[i], p, pprofconv.AttrProfileName))
+		}
+	}
+}
+
+// TestDecompressionBomb: a small gzip body that inflates past
+// max_decompressed_size is refused with 413 before it is inflated whole,
+// whether it comes raw, as a multipart part or in the lines format.
+func TestDecompressionBomb(t *testing.T) {
+	sink := new(consumertest.ProfilesSink)
+	addr := startReceiver(t, sink, func(c *Config) { c.MaxDecompressedSize = 1 << 20 })
+	var bomb bytes.Buffer
+	zw := gzip.NewWriter(&bomb)
+	_, _ = zw.Write(make([]byte, 64<<20)) // 64 MiB of zeros: about 64 KiB gzipped
+	require.NoError(t, zw.Close())
+	require.Less(t, bomb.Len(), 1<<20, "the body itself is under the limit")
+
+	var mp bytes.Buffer
+	mw := multipart.NewWriter(&mp)
+	fw, _ := mw.CreateFormFile("profile", "profile.pprof")
+	_, _ = fw.Write(bomb.Bytes())
+	require.NoError(t, mw.Close())
+
+	for _, tc := range []struct {
+		name, query, contentType string
+		body                     []byte
+	}{
+		{"raw", "name=app", "application/octet-stream", bomb.Bytes()},
+		{"multipart", "name=app", mw.FormDataContentType(), mp.Bytes()},
+		{"lines", "name=app&format=lines", "text/plain", bomb.Bytes()},
+		{"uncompressed", "name=app", "application/octet-stream", bytes.Repeat([]byte{0}, 2<<20)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var before runtime.MemStats
+			runtime.ReadMemStats(&before)
+			status, msg := post(t, addr, tc.query, tc.contentType, tc.body)
+			var after runtime.MemStats
+			runtime.ReadMemStats(&after)
+			assert.Equal(t, http.StatusRequestEntityTooLarge, status, msg)
+			assert.Contains(t, msg, "max_decompressed_size (1048576 bytes)")
+			assert.Less(t, after.TotalAlloc-before.TotalAlloc, uint64(32<<20), "inflating stopped at the limit")
+		})
+	}
+	assert.Zero(t, sink.SampleCount())
 }

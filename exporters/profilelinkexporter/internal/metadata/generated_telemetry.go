@@ -23,16 +23,14 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                               metric.Meter
-	mu                                  sync.Mutex
-	registrations                       []metric.Registration
-	ExporterProfilelinkProfilesDropped  metric.Int64Counter
-	ExporterProfilelinkProfilesReplayed metric.Int64Counter
-	ExporterProfilelinkProfilesSpooled  metric.Int64Counter
-	ExporterProfilelinkProfilesWaiting  metric.Int64Gauge
-	ExporterProfilelinkSamplesLinked    metric.Int64Counter
-	ExporterProfilelinkSamplesUnlinked  metric.Int64Counter
-	ExporterProfilelinkSpansIndexed     metric.Int64Gauge
+	meter                              metric.Meter
+	mu                                 sync.Mutex
+	registrations                      []metric.Registration
+	ExporterProfilelinkProfilesDropped metric.Int64Counter
+	ExporterProfilelinkProfilesWaiting metric.Int64Gauge
+	ExporterProfilelinkSamplesLinked   metric.Int64Counter
+	ExporterProfilelinkSamplesUnlinked metric.Int64Counter
+	ExporterProfilelinkSpansIndexed    metric.Int64Gauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -70,22 +68,10 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{profiles}"),
 	)
 	errs = errors.Join(errs, err)
-	builder.ExporterProfilelinkProfilesReplayed, err = builder.meter.Int64Counter(
-		"otelcol_exporter_profilelink_profiles_replayed",
-		metric.WithDescription("Spooled profiles delivered after Pyroscope came back. [Development]"),
-		metric.WithUnit("{profiles}"),
-	)
-	errs = errors.Join(errs, err)
-	builder.ExporterProfilelinkProfilesSpooled, err = builder.meter.Int64Counter(
-		"otelcol_exporter_profilelink_profiles_spooled",
-		metric.WithDescription("Profiles written to the spool directory because Pyroscope could not take them. [Development]"),
-		metric.WithUnit("{profiles}"),
-	)
-	errs = errors.Join(errs, err)
 	builder.ExporterProfilelinkProfilesWaiting, err = builder.meter.Int64Gauge(
 		"otelcol_exporter_profilelink_profiles_waiting",
-		metric.WithDescription("Profile batches waiting for their spans. [Development]"),
-		metric.WithUnit("{batches}"),
+		metric.WithDescription("Pushes waiting for the spans their samples name (at most one per sending-queue consumer). [Development]"),
+		metric.WithUnit("{pushes}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterProfilelinkSamplesLinked, err = builder.meter.Int64Counter(

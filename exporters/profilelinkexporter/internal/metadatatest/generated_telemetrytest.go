@@ -37,43 +37,11 @@ func AssertEqualExporterProfilelinkProfilesDropped(t *testing.T, tt *componentte
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }
 
-func AssertEqualExporterProfilelinkProfilesReplayed(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_profilelink_profiles_replayed",
-		Description: "Spooled profiles delivered after Pyroscope came back. [Development]",
-		Unit:        "{profiles}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_exporter_profilelink_profiles_replayed")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
-func AssertEqualExporterProfilelinkProfilesSpooled(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
-	want := metricdata.Metrics{
-		Name:        "otelcol_exporter_profilelink_profiles_spooled",
-		Description: "Profiles written to the spool directory because Pyroscope could not take them. [Development]",
-		Unit:        "{profiles}",
-		Data: metricdata.Sum[int64]{
-			Temporality: metricdata.CumulativeTemporality,
-			IsMonotonic: true,
-			DataPoints:  dps,
-		},
-	}
-	got, err := tt.GetMetric("otelcol_exporter_profilelink_profiles_spooled")
-	require.NoError(t, err)
-	metricdatatest.AssertEqual(t, want, got, opts...)
-}
-
 func AssertEqualExporterProfilelinkProfilesWaiting(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_profilelink_profiles_waiting",
-		Description: "Profile batches waiting for their spans. [Development]",
-		Unit:        "{batches}",
+		Description: "Pushes waiting for the spans their samples name (at most one per sending-queue consumer). [Development]",
+		Unit:        "{pushes}",
 		Data: metricdata.Gauge[int64]{
 			DataPoints: dps,
 		},

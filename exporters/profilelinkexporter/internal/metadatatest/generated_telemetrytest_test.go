@@ -20,19 +20,11 @@ func TestSetupTelemetry(t *testing.T) {
 	require.NoError(t, err)
 	defer tb.Shutdown()
 	tb.ExporterProfilelinkProfilesDropped.Add(context.Background(), 1)
-	tb.ExporterProfilelinkProfilesReplayed.Add(context.Background(), 1)
-	tb.ExporterProfilelinkProfilesSpooled.Add(context.Background(), 1)
 	tb.ExporterProfilelinkProfilesWaiting.Record(context.Background(), 1)
 	tb.ExporterProfilelinkSamplesLinked.Add(context.Background(), 1)
 	tb.ExporterProfilelinkSamplesUnlinked.Add(context.Background(), 1)
 	tb.ExporterProfilelinkSpansIndexed.Record(context.Background(), 1)
 	AssertEqualExporterProfilelinkProfilesDropped(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterProfilelinkProfilesReplayed(t, testTel,
-		[]metricdata.DataPoint[int64]{{Value: 1}},
-		metricdatatest.IgnoreTimestamp())
-	AssertEqualExporterProfilelinkProfilesSpooled(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterProfilelinkProfilesWaiting(t, testTel,
