@@ -129,6 +129,51 @@ func TestComposeFile(t *testing.T) {
 	assert.Contains(t, err.Error(), "set FABRIC_INGEST_TOKEN")
 }
 
+// TestLokiIndexLabels: in the stack's Loki, service and environment are
+// index labels (selectable in a stream selector), version, commit and the
+// trace context stay structured metadata (a stream per value otherwise), and
+// Loki's own defaults, which index per-pod keys, are off.
+func TestLokiIndexLabels(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("docker", "loki.yaml"))
+	require.NoError(t, err)
+	var cfg struct {
+		AuthEnabled  bool `json:"auth_enabled"`
+		LimitsConfig struct {
+			AllowStructuredMetadata bool `json:"allow_structured_metadata"`
+			OTLPConfig              struct {
+				ResourceAttributes struct {
+					IgnoreDefaults   bool `json:"ignore_defaults"`
+					AttributesConfig []struct {
+						Action     string   `json:"action"`
+						Attributes []string `json:"attributes"`
+					} `json:"attributes_config"`
+				} `json:"resource_attributes"`
+			} `json:"otlp_config"`
+		} `json:"limits_config"`
+	}
+	require.NoError(t, yaml.Unmarshal(b, &cfg))
+	assert.True(t, cfg.AuthEnabled, "the gateway writes with X-Scope-OrgID")
+	assert.True(t, cfg.LimitsConfig.AllowStructuredMetadata)
+	ra := cfg.LimitsConfig.OTLPConfig.ResourceAttributes
+	assert.True(t, ra.IgnoreDefaults)
+	index := map[string]bool{}
+	for _, ac := range ra.AttributesConfig {
+		require.Contains(t, []string{"index_label", "structured_metadata", "drop"}, ac.Action)
+		for _, a := range ac.Attributes {
+			index[a] = ac.Action == "index_label"
+		}
+	}
+	for _, key := range []string{"service.name", "deployment.environment.name"} {
+		assert.True(t, index[key], "%s is an index label", key)
+	}
+	for _, key := range []string{"service.version", "vcs.ref.head.revision", "build.timestamp", "k8s.pod.name", "service.instance.id"} {
+		assert.False(t, index[key], "%s stays structured metadata", key)
+	}
+	compose, err := os.ReadFile(filepath.Join("docker", "compose.yaml"))
+	require.NoError(t, err)
+	assert.Contains(t, string(compose), "./loki.yaml:/etc/loki/loki.yaml:ro")
+}
+
 func TestGrafanaDatasources(t *testing.T) {
 	b, err := os.ReadFile(filepath.Join("docker", "grafana", "provisioning", "datasources", "datasources.yaml"))
 	require.NoError(t, err)
@@ -142,6 +187,9 @@ func TestGrafanaDatasources(t *testing.T) {
 			URL       string         `json:"url"`
 			IsDefault bool           `json:"isDefault"`
 			JSONData  map[string]any `json:"jsonData"`
+			// Secure settings (a tenant header value here, never a secret
+			// committed to the repository).
+			SecureJSONData map[string]string `json:"secureJsonData"`
 		} `json:"datasources"`
 	}
 	require.NoError(t, yaml.UnmarshalStrict(b, &prov, yaml.DisallowUnknownFields))
