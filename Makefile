@@ -43,7 +43,7 @@ SOURCES := $(shell find . \( -path ./bin -o -path ./data -o -path ./.tools -o -p
              -o \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print) configs/local.yaml
 METADATA := $(shell find processors exporters receivers extensions -name metadata.yaml 2>/dev/null)
 
-.PHONY: all build run test test-deps unit-test lint generate clean ocb tools FORCE
+.PHONY: all build run test test-deps unit-test reliability lint generate clean ocb tools FORCE
 all: build
 
 ## build: bin/otelcol-fabric; a second run with nothing changed does nothing.
@@ -109,6 +109,12 @@ test-deps:
 	    { apt-get update -q >/dev/null && apt-get install -y -q $$pkg >/dev/null; }; \
 	done
 	@prometheus --version 2>&1 | head -1; chromium --version 2>/dev/null
+
+## reliability: the store-outage test through the binary with a 60 s outage
+## of every store (make test runs it with 15 s); FABRIC_OUTAGE_SECONDS overrides.
+reliability: $(BIN) test-deps
+	FABRIC_BIN=$(CURDIR)/$(BIN) FABRIC_OUTAGE_SECONDS=$${FABRIC_OUTAGE_SECONDS:-60} \
+	  $(GO) test -count=1 -timeout 30m -run 'TestStoreOutages' -v ./tests/
 
 ## unit-test: the tests that need neither the binary nor ocb (fast).
 unit-test:

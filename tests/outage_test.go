@@ -1,0 +1,633 @@
+package tests
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/pprof/profile"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/plog/plogotlp"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/pdata/pmetric/pmetricotlp"
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"google.golang.org/grpc"
+
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pyroscopetest"
+)
+
+// A store outage through the binary: the shipped gateway.yaml in front of
+// every store, a stream of items with unique ids on every signal, every
+// store down (its port refusing connections) for FABRIC_OUTAGE_SECONDS in
+// the middle of the stream, then back. Every item the gateway acknowledged
+// must reach every store that takes its signal, and the duplicates are
+// counted. `make test` runs a 15 s outage; `make reliability` a 60 s one.
+
+// restartable serves on one loopback address that can be closed (the port
+// then refuses connections, as a store that is down) and opened again.
+type restartable struct {
+	t     *testing.T
+	addr  string
+	serve func(net.Listener) (stop func())
+	mu    sync.Mutex
+	stop  func()
+}
+
+func newRestartable(t *testing.T, serve func(net.Listener) (stop func())) *restartable {
+	r := &restartable{t: t, addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), serve: serve}
+	r.up()
+	t.Cleanup(r.down)
+	return r
+}
+
+func (r *restartable) up() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stop != nil {
+		return
+	}
+	var l net.Listener
+	var err error
+	for range 50 { // the port may linger for a moment after close
+		if l, err = net.Listen("tcp", r.addr); err == nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	require.NoError(r.t, err)
+	r.stop = r.serve(l)
+}
+
+func (r *restartable) down() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.stop != nil {
+		r.stop()
+		r.stop = nil
+	}
+}
+
+func httpServe(h http.Handler) func(net.Listener) func() {
+	return func(l net.Listener) func() {
+		srv := &http.Server{Handler: h, ReadHeaderTimeout: 5 * time.Second}
+		go func() { _ = srv.Serve(l) }()
+		return func() { _ = srv.Close() }
+	}
+}
+
+// prometheusProcess is Debian's Prometheus on a fixed port and data
+// directory, so that it can be stopped and started again with its data.
+type prometheusProcess struct {
+	t    *testing.T
+	bin  string
+	dir  string
+	addr string
+	cmd  *exec.Cmd
+	done chan struct{}
+	out  *syncBuffer
+}
+
+func newPrometheusProcess(t *testing.T) *prometheusProcess {
+	bin, err := exec.LookPath("prometheus")
+	if err != nil {
+		t.Fatalf("prometheus is not installed: `make test` installs it (apt-get install -y prometheus)")
+	}
+	p := &prometheusProcess{t: t, bin: bin, dir: t.TempDir(), addr: fmt.Sprintf("127.0.0.1:%d", freePort(t)), out: &syncBuffer{}}
+	require.NoError(t, os.WriteFile(filepath.Join(p.dir, "prometheus.yml"), []byte("global:\n  scrape_interval: 1m\n"), 0o600))
+	p.start()
+	t.Cleanup(func() {
+		p.stop()
+		if t.Failed() {
+			t.Logf("prometheus output:\n%s", p.out.String())
+		}
+	})
+	return p
+}
+
+func (p *prometheusProcess) url() string { return "http://" + p.addr }
+
+func (p *prometheusProcess) start() {
+	p.cmd = exec.Command(p.bin, "--config.file="+filepath.Join(p.dir, "prometheus.yml"),
+		"--storage.tsdb.path="+filepath.Join(p.dir, "data"), "--web.listen-address="+p.addr,
+		"--web.enable-remote-write-receiver", "--log.level=warn")
+	p.cmd.Stdout, p.cmd.Stderr = p.out, p.out
+	require.NoError(p.t, p.cmd.Start())
+	p.done = make(chan struct{})
+	go func(cmd *exec.Cmd, done chan struct{}) { _ = cmd.Wait(); close(done) }(p.cmd, p.done)
+	require.Eventually(p.t, func() bool {
+		resp, err := http.Get(p.url() + "/-/ready")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusOK
+	}, 60*time.Second, 200*time.Millisecond, "prometheus not ready:\n%s", p.out.String())
+}
+
+func (p *prometheusProcess) stop() {
+	if p.cmd == nil {
+		return
+	}
+	_ = p.cmd.Process.Kill()
+	<-p.done
+	p.cmd = nil
+}
+
+// seqCounter counts deliveries per sequence number.
+type seqCounter struct {
+	mu sync.Mutex
+	n  map[int]int
+}
+
+func (c *seqCounter) add(seq int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.n == nil {
+		c.n = map[int]int{}
+	}
+	c.n[seq]++
+}
+
+// count returns how many of the acknowledged sequence numbers arrived, and
+// how many extra copies arrived in all.
+func (c *seqCounter) count(acked []int) (delivered, duplicates int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, s := range acked {
+		if n := c.n[s]; n > 0 {
+			delivered++
+			duplicates += n - 1
+		}
+	}
+	return delivered, duplicates
+}
+
+func seqOf(attrs pcommon.Map) (int, bool) {
+	v, ok := attrs.Get("outage.seq")
+	if !ok {
+		return 0, false
+	}
+	return int(v.Int()), true
+}
+
+// outageStores are counting stand-ins for every store of the gateway.
+type outageStores struct {
+	tempo, vendorTraces, esTraces seqCounter
+	loki, vendorLogs, esLogs      seqCounter
+	vendorMetrics                 seqCounter
+	pyroscope                     *pyroscopetest.Server
+}
+
+func countTraces(c *seqCounter, td ptrace.Traces) {
+	for _, rs := range td.ResourceSpans().All() {
+		for _, ss := range rs.ScopeSpans().All() {
+			for _, s := range ss.Spans().All() {
+				if seq, ok := seqOf(s.Attributes()); ok {
+					c.add(seq)
+				}
+			}
+		}
+	}
+}
+
+func countLogs(c *seqCounter, ld plog.Logs) {
+	for _, rl := range ld.ResourceLogs().All() {
+		for _, sl := range rl.ScopeLogs().All() {
+			for _, lr := range sl.LogRecords().All() {
+				if seq, ok := seqOf(lr.Attributes()); ok {
+					c.add(seq)
+				}
+			}
+		}
+	}
+}
+
+func countMetrics(c *seqCounter, md pmetric.Metrics) {
+	for _, rm := range md.ResourceMetrics().All() {
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				if m.Type() != pmetric.MetricTypeGauge {
+					continue
+				}
+				for _, dp := range m.Gauge().DataPoints().All() {
+					if seq, ok := seqOf(dp.Attributes()); ok {
+						c.add(seq)
+					}
+				}
+			}
+		}
+	}
+}
+
+// otlpHTTPCounting serves OTLP/HTTP under prefix and counts sequence numbers.
+func otlpHTTPCounting(prefix string, traces, logs, metrics *seqCounter) http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc("POST "+prefix+"traces", func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		req := ptraceotlp.NewExportRequest()
+		if err == nil {
+			err = req.UnmarshalProto(body)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		countTraces(traces, req.Traces())
+	})
+	mux.HandleFunc("POST "+prefix+"logs", func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		req := plogotlp.NewExportRequest()
+		if err == nil {
+			err = req.UnmarshalProto(body)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		countLogs(logs, req.Logs())
+	})
+	mux.HandleFunc("POST "+prefix+"metrics", func(w http.ResponseWriter, r *http.Request) {
+		body, err := readBody(r)
+		req := pmetricotlp.NewExportRequest()
+		if err == nil {
+			err = req.UnmarshalProto(body)
+		}
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		if metrics != nil {
+			countMetrics(metrics, req.Metrics())
+		}
+	})
+	return mux
+}
+
+type countingTempo struct {
+	ptraceotlp.UnimplementedGRPCServer
+	c *seqCounter
+}
+
+func (s *countingTempo) Export(_ context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
+	countTraces(s.c, req.Traces())
+	return ptraceotlp.NewExportResponse(), nil
+}
+
+// countingElasticsearch answers the product check and _bulk, counting the
+// documents of logs and traces by their outage.seq attribute.
+func countingElasticsearch(logs, traces *seqCounter) http.Handler {
+	es := &esStandIn{}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("X-Elastic-Product", "Elasticsearch")
+		w.Header().Set("Content-Type", "application/json")
+		if !(r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/_bulk")) {
+			fmt.Fprint(w, `{"name":"stand-in","cluster_name":"fabric","version":{"number":"8.17.0","build_flavor":"default"},"tagline":"You Know, for Search"}`)
+			return
+		}
+		body, err := readBody(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		es.mu.Lock()
+		first := len(es.docs)
+		es.mu.Unlock()
+		items, err := es.bulk(body, r.URL.Path)
+		if err != nil {
+			w.WriteHeader(http.StatusBadRequest)
+			fmt.Fprintf(w, `{"error":{"type":"parse_exception","reason":%q},"status":400}`, err.Error())
+			return
+		}
+		docs, _ := es.snapshot()
+		for _, d := range docs[first:] {
+			attrs, _ := d.Doc["attributes"].(map[string]any)
+			seq, ok := attrs["outage.seq"].(float64)
+			if !ok {
+				continue
+			}
+			if strings.HasPrefix(d.Index, "logs-") {
+				logs.add(int(seq))
+			} else if strings.HasPrefix(d.Index, "traces-") {
+				traces.add(int(seq))
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"took": 1, "errors": false, "items": items})
+	})
+}
+
+// outageItems builds request bodies for one sequence number.
+func outageTraces(run string, seq int) []byte {
+	td := ptrace.NewTraces()
+	rs := td.ResourceSpans().AppendEmpty()
+	gwResource(rs.Resource(), "checkout", "gold", run)
+	s := rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	s.SetName("GET /cart")
+	s.SetTraceID(pcommon.TraceID{0: 0xfa, 12: byte(seq >> 24), 13: byte(seq >> 16), 14: byte(seq >> 8), 15: byte(seq)})
+	s.SetSpanID(pcommon.SpanID{0: 0xfa, 4: byte(seq >> 24), 5: byte(seq >> 16), 6: byte(seq >> 8), 7: byte(seq)})
+	now := time.Now()
+	s.SetStartTimestamp(pcommon.NewTimestampFromTime(now.Add(-5 * time.Millisecond)))
+	s.SetEndTimestamp(pcommon.NewTimestampFromTime(now))
+	s.Status().SetCode(ptrace.StatusCodeError) // kept by tail sampling
+	s.Attributes().PutInt("outage.seq", int64(seq))
+	body, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
+	return body
+}
+
+func outageLogs(run string, seq int) []byte {
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	gwResource(rl.Resource(), "checkout", "gold", run)
+	lr := rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	lr.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	lr.SetSeverityNumber(plog.SeverityNumberError)
+	lr.Body().SetStr("payment declined")
+	lr.Attributes().PutInt("outage.seq", int64(seq))
+	body, _ := plogotlp.NewExportRequestFromLogs(ld).MarshalProto()
+	return body
+}
+
+func outageMetrics(run string, seq int) []byte {
+	md := pmetric.NewMetrics()
+	rm := md.ResourceMetrics().AppendEmpty()
+	gwResource(rm.Resource(), "checkout", "gold", run)
+	m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	m.SetName("outage.probe")
+	dp := m.SetEmptyGauge().DataPoints().AppendEmpty()
+	dp.SetTimestamp(pcommon.NewTimestampFromTime(time.Now()))
+	dp.SetIntValue(int64(seq))
+	dp.Attributes().PutInt("outage.seq", int64(seq)) // one series per item
+	body, _ := pmetricotlp.NewExportRequestFromMetrics(md).MarshalProto()
+	return body
+}
+
+// outageProfile is a pprof CPU profile whose only function is named after
+// the sequence number.
+func outageProfile(t *testing.T, seq int) []byte {
+	fn := &profile.Function{ID: 1, Name: fmt.Sprintf("outage.fn%d", seq)}
+	loc := &profile.Location{ID: 1, Line: []profile.Line{{Function: fn}}}
+	p := &profile.Profile{
+		SampleType:    []*profile.ValueType{{Type: "cpu", Unit: "nanoseconds"}},
+		PeriodType:    &profile.ValueType{Type: "cpu", Unit: "nanoseconds"},
+		Period:        10_000_000,
+		TimeNanos:     time.Now().UnixNano(),
+		DurationNanos: int64(time.Second),
+		Function:      []*profile.Function{fn},
+		Location:      []*profile.Location{loc},
+		Sample:        []*profile.Sample{{Location: []*profile.Location{loc}, Value: []int64{10_000_000}}},
+	}
+	var buf bytes.Buffer
+	require.NoError(t, p.Write(&buf))
+	return buf.Bytes()
+}
+
+func profileSeq(p *pyroscopetest.Profile) (int, bool) {
+	for _, f := range p.Profile.Function {
+		name := p.Profile.StringTable[f.Name]
+		if s, ok := strings.CutPrefix(name, "outage.fn"); ok {
+			n, err := strconv.Atoi(s)
+			return n, err == nil
+		}
+	}
+	return 0, false
+}
+
+// promProbeSeqs are the sequence numbers of the run's outage.probe series in Prometheus.
+func promProbeSeqs(t *testing.T, base, run string) map[int]bool {
+	t.Helper()
+	q := fmt.Sprintf(`last_over_time(outage_probe{service_instance_id=%q}[1h])`, run)
+	resp, err := http.Get(base + "/api/v1/query?query=" + url.QueryEscape(q))
+	if err != nil {
+		return nil
+	}
+	defer resp.Body.Close()
+	var out struct {
+		Data struct {
+			Result []struct {
+				Metric map[string]string `json:"metric"`
+			} `json:"result"`
+		} `json:"data"`
+	}
+	b, _ := io.ReadAll(resp.Body)
+	if json.Unmarshal(b, &out) != nil {
+		return nil
+	}
+	seqs := map[int]bool{}
+	for _, r := range out.Data.Result {
+		if n, err := strconv.Atoi(r.Metric["outage_seq"]); err == nil {
+			seqs[n] = true
+		}
+	}
+	return seqs
+}
+
+func outageSeconds(t *testing.T) time.Duration {
+	s := os.Getenv("FABRIC_OUTAGE_SECONDS")
+	if s == "" {
+		return 15 * time.Second
+	}
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err, "FABRIC_OUTAGE_SECONDS")
+	return time.Duration(n) * time.Second
+}
+
+func TestStoreOutages(t *testing.T) {
+	outage := outageSeconds(t)
+	st := &outageStores{pyroscope: pyroscopetest.New()}
+	tempo := newRestartable(t, func(l net.Listener) func() {
+		srv := grpc.NewServer()
+		ptraceotlp.RegisterGRPCServer(srv, &countingTempo{c: &st.tempo})
+		go func() { _ = srv.Serve(l) }()
+		return srv.Stop
+	})
+	vendor := newRestartable(t, httpServe(otlpHTTPCounting("/v1/", &st.vendorTraces, &st.vendorLogs, &st.vendorMetrics)))
+	loki := newRestartable(t, httpServe(otlpHTTPCounting("/otlp/v1/", nil, &st.loki, nil)))
+	es := newRestartable(t, httpServe(countingElasticsearch(&st.esLogs, &st.esTraces)))
+	pyro := newRestartable(t, httpServe(st.pyroscope.Handler()))
+	prom := newPrometheusProcess(t)
+
+	pyroscopeAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	col := startCollectorEnv(t, []string{
+		"FABRIC_INGEST_TOKEN=" + gwToken,
+		"FABRIC_QUEUE_DIR=" + t.TempDir(),
+		"FABRIC_TEMPO_ENDPOINT=" + tempo.addr,
+		"FABRIC_VENDOR_OTLP_ENDPOINT=http://" + vendor.addr,
+		"FABRIC_LOKI_OTLP_ENDPOINT=http://" + loki.addr + "/otlp",
+		"FABRIC_ELASTICSEARCH_ENDPOINT=http://" + es.addr,
+		"FABRIC_PROMETHEUS_RW_ENDPOINT=" + prom.url() + "/api/v1/write",
+		"FABRIC_PYROSCOPE_URL=http://" + pyro.addr,
+		"FABRIC_PYROSCOPE_ENDPOINT=" + pyroscopeAddr,
+		"FABRIC_QUEUEWATCH_ENDPOINT=127.0.0.1:0",
+		"FABRIC_FLUENTFORWARD_ENDPOINT=127.0.0.1:0",
+		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
+		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
+		"FABRIC_TAIL_DECISION_WAIT=1s",
+	}, "--config", "configs/gateway.yaml")
+	run := fmt.Sprintf("outage-%d", time.Now().UnixNano())
+
+	// post sends one request until the gateway acknowledges it (a refusal
+	// under pressure is retried, as an SDK does); it reports acknowledgement.
+	post := func(ctx context.Context, rawURL, contentType string, body []byte) bool {
+		for ctx.Err() == nil {
+			req, _ := http.NewRequestWithContext(ctx, http.MethodPost, rawURL, bytes.NewReader(body))
+			req.Header.Set("Content-Type", contentType)
+			req.Header.Set("Authorization", "Bearer "+gwToken)
+			resp, err := http.DefaultClient.Do(req)
+			if err == nil {
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				if resp.StatusCode == http.StatusOK {
+					return true
+				}
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return false
+	}
+	stores := []*restartable{tempo, vendor, loki, es, pyro}
+	const rate = 10 // items per signal per second
+	lead := 5 * time.Second
+	total := lead + outage + lead
+	ctx, cancel := context.WithTimeout(context.Background(), total+time.Minute)
+	defer cancel()
+	var acked struct {
+		sync.Mutex
+		traces, logs, metrics, profiles []int
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	var downAt, upAt time.Time
+	wg.Add(1)
+	go func() { // the outage
+		defer wg.Done()
+		time.Sleep(lead)
+		downAt = time.Now()
+		for _, s := range stores {
+			s.down()
+		}
+		prom.stop()
+		time.Sleep(outage)
+		for _, s := range stores {
+			s.up()
+		}
+		prom.start()
+		upAt = time.Now()
+	}()
+	for seq := 0; time.Since(start) < total; seq++ {
+		next := start.Add(time.Duration(seq) * time.Second / rate)
+		time.Sleep(time.Until(next))
+		wg.Add(1)
+		go func(seq int) {
+			defer wg.Done()
+			base := "http://" + col.HTTP
+			if post(ctx, base+"/v1/traces", "application/x-protobuf", outageTraces(run, seq)) {
+				acked.Lock()
+				acked.traces = append(acked.traces, seq)
+				acked.Unlock()
+			}
+			if post(ctx, base+"/v1/logs", "application/x-protobuf", outageLogs(run, seq)) {
+				acked.Lock()
+				acked.logs = append(acked.logs, seq)
+				acked.Unlock()
+			}
+			if post(ctx, base+"/v1/metrics", "application/x-protobuf", outageMetrics(run, seq)) {
+				acked.Lock()
+				acked.metrics = append(acked.metrics, seq)
+				acked.Unlock()
+			}
+			q := url.Values{"name": {"checkout{service.instance.id=" + run + "}"}, "spyName": {"gospy"}}
+			if post(ctx, "http://"+pyroscopeAddr+"/ingest?"+q.Encode(), "application/octet-stream", outageProfile(t, seq)) {
+				acked.Lock()
+				acked.profiles = append(acked.profiles, seq)
+				acked.Unlock()
+			}
+		}(seq)
+	}
+	wg.Wait()
+	t.Logf("stores down at +%s for %s, back at +%s; %d items per signal sent",
+		downAt.Sub(start).Round(time.Second), outage, upAt.Sub(start).Round(time.Second), len(acked.traces))
+
+	type row struct {
+		store string
+		c     *seqCounter
+		acked []int
+	}
+	profilesSeen := &seqCounter{}
+	rows := []row{
+		{store: "Tempo (otlp_grpc)", c: &st.tempo, acked: acked.traces},
+		{store: "vendor traces (otlp_http)", c: &st.vendorTraces, acked: acked.traces},
+		{store: "Elasticsearch traces", c: &st.esTraces, acked: acked.traces},
+		{store: "Loki (otlp_http)", c: &st.loki, acked: acked.logs},
+		{store: "vendor logs (otlp_http)", c: &st.vendorLogs, acked: acked.logs},
+		{store: "Elasticsearch logs", c: &st.esLogs, acked: acked.logs},
+		{store: "vendor metrics (otlp_http)", c: &st.vendorMetrics, acked: acked.metrics},
+		{store: "Pyroscope (profilelink)", c: profilesSeen, acked: acked.profiles},
+	}
+	countProfiles := func() {
+		*profilesSeen = seqCounter{}
+		for _, p := range st.pyroscope.Profiles() {
+			if seq, ok := profileSeq(p); ok {
+				profilesSeen.add(seq)
+			}
+		}
+	}
+	promSeen := map[int]bool{}
+	complete := func() bool {
+		countProfiles()
+		for _, r := range rows {
+			if d, _ := r.c.count(r.acked); d < len(r.acked) {
+				return false
+			}
+		}
+		promSeen = promProbeSeqs(t, prom.url(), run)
+		for _, s := range acked.metrics {
+			if !promSeen[s] {
+				return false
+			}
+		}
+		return true
+	}
+	deadline := time.Now().Add(3 * time.Minute)
+	for !complete() && time.Now().Before(deadline) {
+		time.Sleep(time.Second)
+	}
+	recovered := time.Since(upAt).Round(time.Second)
+
+	var report strings.Builder
+	fmt.Fprintf(&report, "\n| store | acknowledged | delivered | lost | duplicates |\n| --- | --- | --- | --- | --- |\n")
+	for _, r := range rows {
+		d, dup := r.c.count(r.acked)
+		fmt.Fprintf(&report, "| %s | %d | %d | %d | %d |\n", r.store, len(r.acked), d, len(r.acked)-d, dup)
+		assert.Equal(t, len(r.acked), d, "%s: every acknowledged item delivered after a %s outage", r.store, outage)
+	}
+	var promDelivered int
+	for _, s := range acked.metrics {
+		if promSeen[s] {
+			promDelivered++
+		}
+	}
+	fmt.Fprintf(&report, "| Prometheus (prometheusremotewrite) | %d | %d | %d | n/a (one series per item) |\n",
+		len(acked.metrics), promDelivered, len(acked.metrics)-promDelivered)
+	assert.Equal(t, len(acked.metrics), promDelivered, "Prometheus: every acknowledged point delivered after a %s outage", outage)
+	t.Logf("outage of every store for %s, all delivered %s after recovery:%s", outage, recovered, report.String())
+	if !t.Failed() {
+		assert.Empty(t, st.pyroscope.Rejected())
+	}
+	require.Equal(t, 0, col.terminate())
+}
