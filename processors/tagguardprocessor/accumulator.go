@@ -158,21 +158,46 @@ func (a *accumulator) addBuckets(o *accumulator) {
 	}
 }
 
+// Exponential-histogram merge bounds, as the OpenTelemetry SDKs' exponential
+// aggregation: at most maxExpBuckets buckets per range (the SDK default), and
+// no scale below minExpScale (at -10 every float64 falls in three buckets).
+const (
+	maxExpBuckets = 160
+	minExpScale   = -10
+)
+
+// addExponentialBuckets merges o's buckets into a's at a common scale,
+// downscaling both until each merged range fits in maxExpBuckets: bucket
+// offsets come from senders, and a range spanning them naively could ask for
+// billions of buckets.
 func (a *accumulator) addExponentialBuckets(o *accumulator) {
 	b := o.clone()
 	switch {
 	case b.scale > a.scale:
-		b.pos.downscale(b.scale - a.scale)
-		b.neg.downscale(b.scale - a.scale)
+		b.downscale(b.scale - a.scale)
 	case a.scale > b.scale:
-		a.pos.downscale(a.scale - b.scale)
-		a.neg.downscale(a.scale - b.scale)
-		a.scale = b.scale
+		a.downscale(a.scale - b.scale)
+	}
+	for a.scale > minExpScale && (a.pos.span(&b.pos) > maxExpBuckets || a.neg.span(&b.neg) > maxExpBuckets) {
+		a.downscale(1)
+		b.downscale(1)
 	}
 	a.pos.add(&b.pos)
 	a.neg.add(&b.neg)
 	a.zeroCount += b.zeroCount
 	a.zeroThreshold = math.Max(a.zeroThreshold, b.zeroThreshold)
+}
+
+// downscale lowers the scale of both bucket ranges by `by`, not below
+// minExpScale.
+func (a *accumulator) downscale(by int32) {
+	by = min(by, a.scale-minExpScale)
+	if by <= 0 {
+		return
+	}
+	a.pos.downscale(by)
+	a.neg.downscale(by)
+	a.scale -= by
 }
 
 // subtract turns a cumulative value into its increase over prev. It returns
@@ -203,12 +228,9 @@ func (a *accumulator) subtract(prev *accumulator, monotonic bool) bool {
 		p := prev.clone()
 		switch {
 		case p.scale > a.scale:
-			p.pos.downscale(p.scale - a.scale)
-			p.neg.downscale(p.scale - a.scale)
+			p.downscale(p.scale - a.scale)
 		case a.scale > p.scale:
-			a.pos.downscale(a.scale - p.scale)
-			a.neg.downscale(a.scale - p.scale)
-			a.scale = p.scale
+			a.downscale(a.scale - p.scale)
 		}
 		if a.zeroCount < p.zeroCount || !a.pos.subtract(&p.pos) || !a.neg.subtract(&p.neg) {
 			return false
@@ -223,7 +245,23 @@ func (a *accumulator) subtract(prev *accumulator, monotonic bool) bool {
 	return true
 }
 
-// downscale merges buckets so the scale drops by `by`.
+// end is one past the last bucket index, in int64: offset+len overflows
+// int32 for offsets near its limits.
+func (e *expBuckets) end() int64 { return int64(e.offset) + int64(len(e.counts)) }
+
+// span is how many buckets e and o merged would cover.
+func (e *expBuckets) span(o *expBuckets) int64 {
+	switch {
+	case len(o.counts) == 0:
+		return int64(len(e.counts))
+	case len(e.counts) == 0:
+		return int64(len(o.counts))
+	}
+	return max(e.end(), o.end()) - min(int64(e.offset), int64(o.offset))
+}
+
+// downscale merges buckets so the scale drops by `by`. A range of n buckets
+// becomes at most n/2^by + 1 buckets.
 func (e *expBuckets) downscale(by int32) {
 	if by <= 0 {
 		return
@@ -232,15 +270,19 @@ func (e *expBuckets) downscale(by int32) {
 		e.offset >>= by
 		return
 	}
-	first := e.offset >> by
-	last := (e.offset + int32(len(e.counts)) - 1) >> by
+	first := int64(e.offset) >> by
+	last := (e.end() - 1) >> by
 	out := make([]uint64, last-first+1)
 	for i, c := range e.counts {
-		out[((e.offset+int32(i))>>by)-first] += c
+		out[((int64(e.offset)+int64(i))>>by)-first] += c
 	}
-	e.offset, e.counts = first, out
+	e.offset, e.counts = int32(first), out
 }
 
+// add merges o into e (same scale). A merged range wider than
+// maxExpBuckets (possible only at minExpScale, with offsets no real value
+// produces) keeps e's first maxExpBuckets buckets and counts the rest in
+// the nearest edge bucket: totals are kept, the shape of such input is not.
 func (e *expBuckets) add(o *expBuckets) {
 	if len(o.counts) == 0 {
 		return
@@ -249,16 +291,22 @@ func (e *expBuckets) add(o *expBuckets) {
 		e.offset, e.counts = o.offset, slices.Clone(o.counts)
 		return
 	}
-	lo := min(e.offset, o.offset)
-	hi := max(e.offset+int32(len(e.counts)), o.offset+int32(len(o.counts)))
-	out := make([]uint64, hi-lo)
+	lo := min(int64(e.offset), int64(o.offset))
+	n := min(max(e.end(), o.end())-lo, maxExpBuckets)
+	if n < int64(len(e.counts)) {
+		n = int64(len(e.counts)) // e itself came from one data point
+	}
+	out := make([]uint64, n)
+	put := func(idx int64, c uint64) {
+		out[min(max(idx-lo, 0), n-1)] += c
+	}
 	for i, c := range e.counts {
-		out[e.offset-lo+int32(i)] += c
+		put(int64(e.offset)+int64(i), c)
 	}
 	for i, c := range o.counts {
-		out[o.offset-lo+int32(i)] += c
+		put(int64(o.offset)+int64(i), c)
 	}
-	e.offset, e.counts = lo, out
+	e.offset, e.counts = int32(lo), out
 }
 
 func (e *expBuckets) subtract(p *expBuckets) bool {
@@ -266,8 +314,8 @@ func (e *expBuckets) subtract(p *expBuckets) bool {
 		if c == 0 {
 			continue
 		}
-		j := p.offset + int32(i) - e.offset
-		if j < 0 || int(j) >= len(e.counts) || e.counts[j] < c {
+		j := int64(p.offset) + int64(i) - int64(e.offset)
+		if j < 0 || j >= int64(len(e.counts)) || e.counts[j] < c {
 			return false
 		}
 		e.counts[j] -= c
