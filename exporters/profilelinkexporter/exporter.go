@@ -162,6 +162,9 @@ func (l *linker) convert(pd pprofile.Profiles) []*series {
 					l.logger.Warn("profilelink: dropping a malformed profile", zap.Error(err))
 					continue
 				}
+				if len(prof.Sample) == 0 {
+					continue // nothing to store (a sample type no sample had a value for)
+				}
 				if prof.TimeNanos == 0 {
 					prof.TimeNanos = l.now().UnixNano()
 				}

@@ -110,6 +110,8 @@ type Server struct {
 	// Down makes every request fail with 503, as a load balancer in front
 	// of a Pyroscope that is down answers.
 	Down atomic.Bool
+	// refused counts requests answered 503 because of Down.
+	refused atomic.Int64
 	// Now is the server's clock (ingestion window); time.Now by default.
 	Now func() time.Time
 }
@@ -124,6 +126,7 @@ func (s *Server) Handler() http.Handler {
 	mux.Handle(path, h)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if s.Down.Load() {
+			s.refused.Add(1)
 			http.Error(w, "no healthy upstream", http.StatusServiceUnavailable)
 			return
 		}
@@ -144,6 +147,9 @@ func (s *Server) Rejected() []string {
 	defer s.mu.Unlock()
 	return append([]string(nil), s.rejected...)
 }
+
+// Refused counts requests answered 503 while Down.
+func (s *Server) Refused() int { return int(s.refused.Load()) }
 
 // Requests counts Push calls that reached the handler.
 func (s *Server) Requests() int {
