@@ -189,6 +189,46 @@ func (c *collector) terminate() int {
 	return -1
 }
 
+// restart stops the process with sig (SIGTERM: graceful, SIGKILL: a crash)
+// and starts it again with the same arguments and environment: the same
+// ports and queue directory. It may run while other goroutines send data, so
+// it returns an error instead of failing the test.
+func (c *collector) restart(sig syscall.Signal) error {
+	if err := c.cmd.Process.Signal(sig); err != nil {
+		return err
+	}
+	select {
+	case <-c.done:
+	case <-time.After(60 * time.Second):
+		_ = c.cmd.Process.Kill()
+		<-c.done
+		return fmt.Errorf("collector did not stop within 60s of %s", sig)
+	}
+	fmt.Fprintf(c.output, "\n>>> restarted after %s\n", sig)
+	cmd := exec.Command(c.cmd.Path, c.cmd.Args[1:]...)
+	cmd.Dir, cmd.Env, cmd.Stdout, cmd.Stderr = c.cmd.Dir, c.cmd.Env, c.output, c.output
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	done := make(chan struct{})
+	c.cmd, c.done = cmd, done
+	go func() {
+		c.exitErr = cmd.Wait()
+		close(done)
+	}()
+	client := &http.Client{Timeout: time.Second}
+	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		resp, err := client.Get("http://" + c.Health + "/")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("collector not healthy 60s after the restart")
+}
+
 // syncBuffer collects a process's output from two pipes at once.
 type syncBuffer struct {
 	mu  sync.Mutex

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -403,7 +404,7 @@ func outageMetrics(run string, seq int) []byte {
 
 // outageProfile is a pprof CPU profile whose only function is named after
 // the sequence number.
-func outageProfile(t *testing.T, seq int) []byte {
+func outageProfile(seq int) []byte {
 	fn := &profile.Function{ID: 1, Name: fmt.Sprintf("outage.fn%d", seq)}
 	loc := &profile.Location{ID: 1, Line: []profile.Line{{Function: fn}}}
 	p := &profile.Profile{
@@ -417,7 +418,7 @@ func outageProfile(t *testing.T, seq int) []byte {
 		Sample:        []*profile.Sample{{Location: []*profile.Location{loc}, Value: []int64{10_000_000}}},
 	}
 	var buf bytes.Buffer
-	require.NoError(t, p.Write(&buf))
+	_ = p.Write(&buf) // a well-formed profile: cannot fail
 	return buf.Bytes()
 }
 
@@ -471,8 +472,27 @@ func outageSeconds(t *testing.T) time.Duration {
 	return time.Duration(n) * time.Second
 }
 
+// TestStoreOutages: every store down for FABRIC_OUTAGE_SECONDS mid-stream;
+// nothing acknowledged may be lost.
 func TestStoreOutages(t *testing.T) {
+	outageRun(t, "stores")
+}
+
+// TestGatewayRestart: the gateway stopped mid-stream and started again on
+// the same queue directory, gracefully (SIGTERM: nothing acknowledged may be
+// lost) and by SIGKILL (a crash: what tail_sampling's decision_wait and the
+// batch processor held in memory is lost; the test reports how much).
+func TestGatewayRestart(t *testing.T) {
+	for _, kind := range []string{"SIGTERM", "SIGKILL"} {
+		t.Run(kind, func(t *testing.T) { outageRun(t, kind) })
+	}
+}
+
+func outageRun(t *testing.T, kind string) {
 	outage := outageSeconds(t)
+	if kind != "stores" {
+		outage = 0 // the gateway comes back as soon as it has stopped
+	}
 	st := &outageStores{pyroscope: pyroscopetest.New()}
 	tempo := newRestartable(t, func(l net.Listener) func() {
 		srv := grpc.NewServer()
@@ -536,13 +556,46 @@ func TestStoreOutages(t *testing.T) {
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
-	var downAt, upAt time.Time
-	var restartErrs []error
 	wg.Add(1)
-	go func() { // the outage
+	go func() { // the senders: one goroutine per item, each retrying until acknowledged
 		defer wg.Done()
-		time.Sleep(lead)
-		downAt = time.Now()
+		for seq := 0; time.Since(start) < total; seq++ {
+			next := start.Add(time.Duration(seq) * time.Second / rate)
+			time.Sleep(time.Until(next))
+			wg.Add(1)
+			go func(seq int) {
+				defer wg.Done()
+				base := "http://" + col.HTTP
+				if post(ctx, base+"/v1/traces", "application/x-protobuf", outageTraces(run, seq)) {
+					acked.Lock()
+					acked.traces = append(acked.traces, seq)
+					acked.Unlock()
+				}
+				if post(ctx, base+"/v1/logs", "application/x-protobuf", outageLogs(run, seq)) {
+					acked.Lock()
+					acked.logs = append(acked.logs, seq)
+					acked.Unlock()
+				}
+				if post(ctx, base+"/v1/metrics", "application/x-protobuf", outageMetrics(run, seq)) {
+					acked.Lock()
+					acked.metrics = append(acked.metrics, seq)
+					acked.Unlock()
+				}
+				q := url.Values{"name": {"checkout{service.instance.id=" + run + "}"}, "spyName": {"gospy"}}
+				if post(ctx, "http://"+pyroscopeAddr+"/ingest?"+q.Encode(), "application/octet-stream", outageProfile(seq)) {
+					acked.Lock()
+					acked.profiles = append(acked.profiles, seq)
+					acked.Unlock()
+				}
+			}(seq)
+		}
+	}()
+	// The disruption, in the test goroutine.
+	time.Sleep(lead)
+	downAt := time.Now()
+	var restartErrs []error
+	switch kind {
+	case "stores":
 		for _, s := range stores {
 			s.down()
 		}
@@ -552,60 +605,34 @@ func TestStoreOutages(t *testing.T) {
 			restartErrs = append(restartErrs, s.up())
 		}
 		restartErrs = append(restartErrs, prom.start())
-		upAt = time.Now()
-	}()
-	for seq := 0; time.Since(start) < total; seq++ {
-		next := start.Add(time.Duration(seq) * time.Second / rate)
-		time.Sleep(time.Until(next))
-		wg.Add(1)
-		go func(seq int) {
-			defer wg.Done()
-			base := "http://" + col.HTTP
-			if post(ctx, base+"/v1/traces", "application/x-protobuf", outageTraces(run, seq)) {
-				acked.Lock()
-				acked.traces = append(acked.traces, seq)
-				acked.Unlock()
-			}
-			if post(ctx, base+"/v1/logs", "application/x-protobuf", outageLogs(run, seq)) {
-				acked.Lock()
-				acked.logs = append(acked.logs, seq)
-				acked.Unlock()
-			}
-			if post(ctx, base+"/v1/metrics", "application/x-protobuf", outageMetrics(run, seq)) {
-				acked.Lock()
-				acked.metrics = append(acked.metrics, seq)
-				acked.Unlock()
-			}
-			q := url.Values{"name": {"checkout{service.instance.id=" + run + "}"}, "spyName": {"gospy"}}
-			if post(ctx, "http://"+pyroscopeAddr+"/ingest?"+q.Encode(), "application/octet-stream", outageProfile(t, seq)) {
-				acked.Lock()
-				acked.profiles = append(acked.profiles, seq)
-				acked.Unlock()
-			}
-		}(seq)
+	case "SIGTERM":
+		restartErrs = append(restartErrs, col.restart(syscall.SIGTERM))
+	case "SIGKILL":
+		restartErrs = append(restartErrs, col.restart(syscall.SIGKILL))
 	}
+	upAt := time.Now()
 	wg.Wait()
 	for _, err := range restartErrs {
 		require.NoError(t, err, "a store did not come back")
 	}
-	t.Logf("stores down at +%s for %s, back at +%s; %d items per signal sent",
-		downAt.Sub(start).Round(time.Second), outage, upAt.Sub(start).Round(time.Second), len(acked.traces))
+	t.Logf("%s: down at +%s, back at +%s; %d items per signal acknowledged",
+		kind, downAt.Sub(start).Round(time.Second), upAt.Sub(start).Round(time.Second), len(acked.traces))
 
 	type row struct {
-		store string
-		c     *seqCounter
-		acked []int
+		store, signal string
+		c             *seqCounter
+		acked         []int
 	}
 	profilesSeen := &seqCounter{}
 	rows := []row{
-		{store: "Tempo (otlp_grpc)", c: &st.tempo, acked: acked.traces},
-		{store: "vendor traces (otlp_http)", c: &st.vendorTraces, acked: acked.traces},
-		{store: "Elasticsearch traces", c: &st.esTraces, acked: acked.traces},
-		{store: "Loki (otlp_http)", c: &st.loki, acked: acked.logs},
-		{store: "vendor logs (otlp_http)", c: &st.vendorLogs, acked: acked.logs},
-		{store: "Elasticsearch logs", c: &st.esLogs, acked: acked.logs},
-		{store: "vendor metrics (otlp_http)", c: &st.vendorMetrics, acked: acked.metrics},
-		{store: "Pyroscope (profilelink)", c: profilesSeen, acked: acked.profiles},
+		{"Tempo (otlp_grpc)", "traces", &st.tempo, acked.traces},
+		{"vendor traces (otlp_http)", "traces", &st.vendorTraces, acked.traces},
+		{"Elasticsearch traces", "traces", &st.esTraces, acked.traces},
+		{"Loki (otlp_http)", "logs", &st.loki, acked.logs},
+		{"vendor logs (otlp_http)", "logs", &st.vendorLogs, acked.logs},
+		{"Elasticsearch logs", "logs", &st.esLogs, acked.logs},
+		{"vendor metrics (otlp_http)", "metrics", &st.vendorMetrics, acked.metrics},
+		{"Pyroscope (profilelink)", "profiles", profilesSeen, acked.profiles},
 	}
 	countProfiles := func() {
 		*profilesSeen = seqCounter{}
@@ -633,6 +660,9 @@ func TestStoreOutages(t *testing.T) {
 	}
 
 	deadline := time.Now().Add(3 * time.Minute)
+	if kind == "SIGKILL" {
+		deadline = time.Now().Add(45 * time.Second) // what is lost stays lost
+	}
 	for !complete() && time.Now().Before(deadline) {
 		time.Sleep(time.Second)
 	}
@@ -641,11 +671,22 @@ func TestStoreOutages(t *testing.T) {
 	promSeen = promProbeSeqs(t, prom.url(), run)
 
 	var report strings.Builder
+	lossless := kind != "SIGKILL"
+	// A crash loses what the gateway holds in memory only: traces for
+	// tail_sampling's decision_wait (1 s here) plus the batch processor's
+	// timeout (2 s), logs and metrics for the batch timeout; profiles go
+	// straight to the persistent queue. At `rate` items per second, with a
+	// second of slack:
+	crashBound := map[string]int{"traces": rate * (1 + 2 + 1), "logs": rate * (2 + 1), "metrics": rate * (2 + 1), "profiles": 0}
 	fmt.Fprintf(&report, "\n| store | acknowledged | delivered | lost | duplicates |\n| --- | --- | --- | --- | --- |\n")
 	for _, r := range rows {
 		d, dup := r.c.count(r.acked)
 		fmt.Fprintf(&report, "| %s | %d | %d | %d | %d |\n", r.store, len(r.acked), d, len(r.acked)-d, dup)
-		assert.Equal(t, len(r.acked), d, "%s: every acknowledged item delivered after a %s outage", r.store, outage)
+		if lossless {
+			assert.Equal(t, len(r.acked), d, "%s: every acknowledged item delivered (%s)", r.store, kind)
+		} else {
+			assert.LessOrEqual(t, len(r.acked)-d, crashBound[r.signal], "%s: a crash loses at most the in-memory window", r.store)
+		}
 	}
 	var promDelivered int
 	for _, s := range acked.metrics {
@@ -655,11 +696,13 @@ func TestStoreOutages(t *testing.T) {
 	}
 	fmt.Fprintf(&report, "| Prometheus (prometheusremotewrite) | %d | %d | %d | n/a (one series per item) |\n",
 		len(acked.metrics), promDelivered, len(acked.metrics)-promDelivered)
-	if !assert.Equal(t, len(acked.metrics), promDelivered, "Prometheus: every acknowledged point delivered after a %s outage", outage) {
+	if !lossless {
+		assert.LessOrEqual(t, len(acked.metrics)-promDelivered, crashBound["metrics"], "Prometheus: a crash loses at most the in-memory window")
+	} else if !assert.Equal(t, len(acked.metrics), promDelivered, "Prometheus: every acknowledged point delivered (%s)", kind) {
 		series := promSeries(t, prom.url(), `{__name__=~"outage.*"}`)
 		t.Logf("Prometheus has %d outage series; first: %v", len(series), series[:min(len(series), 1)])
 	}
-	t.Logf("outage of every store for %s; counted %s after the stores came back:%s", outage, recovered, report.String())
+	t.Logf("%s (store outage %s); counted %s after recovery:%s", kind, outage, recovered, report.String())
 	if !t.Failed() {
 		assert.Empty(t, st.pyroscope.Rejected())
 	}
