@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/plog"
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/processor/processorhelper"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -254,6 +255,9 @@ func (s *shedder) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.T
 		return false
 	})
 	s.record(ctx, sigTraces, &c)
+	if td.ResourceSpans().Len() == 0 {
+		return td, processorhelper.ErrSkipProcessingData // nothing left to forward
+	}
 	return td, nil
 }
 
@@ -283,6 +287,9 @@ func (s *shedder) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 		return false
 	})
 	s.record(ctx, sigMetrics, &c)
+	if md.ResourceMetrics().Len() == 0 {
+		return md, processorhelper.ErrSkipProcessingData
+	}
 	return md, nil
 }
 
@@ -328,6 +335,9 @@ func (s *shedder) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 		return logCount(rl) == 0
 	})
 	s.record(ctx, sigLogs, &c)
+	if ld.ResourceLogs().Len() == 0 {
+		return ld, processorhelper.ErrSkipProcessingData
+	}
 	return ld, nil
 }
 

@@ -310,3 +310,31 @@ func TestTierFromServiceMap(t *testing.T) {
 	res.Attributes().PutStr("service.name", "other")
 	assert.Equal(t, silver, s.tier(res), "then to the default tier")
 }
+
+// TestEmptiedBatchNotForwarded: a batch whose every item is shed is not
+// passed on as an empty batch (processorhelper.ErrSkipProcessingData), and
+// the sender still gets success.
+func TestEmptiedBatchNotForwarded(t *testing.T) {
+	ctx := context.Background()
+	p := newPipeline(t, createDefaultConfig().(*Config))
+	p.watch.level = pressure.Elevated
+	bronze := func(td ptrace.Traces, md pmetric.Metrics, ld plog.Logs) {
+		for _, rs := range td.ResourceSpans().All() {
+			rs.Resource().Attributes().PutStr("service.tier", "bronze")
+		}
+		for _, rm := range md.ResourceMetrics().All() {
+			rm.Resource().Attributes().PutStr("service.tier", "bronze")
+		}
+		for _, rl := range ld.ResourceLogs().All() {
+			rl.Resource().Attributes().PutStr("service.tier", "bronze")
+		}
+	}
+	td, md, ld := traces(), metrics(), logs()
+	bronze(td, md, ld)
+	require.NoError(t, p.tp.ConsumeTraces(ctx, td))
+	require.NoError(t, p.mp.ConsumeMetrics(ctx, md))
+	require.NoError(t, p.lp.ConsumeLogs(ctx, ld))
+	assert.Empty(t, p.traces.AllTraces(), "no empty traces batch downstream")
+	assert.Empty(t, p.metrics.AllMetrics(), "no empty metrics batch downstream")
+	assert.Empty(t, p.logs.AllLogs(), "no empty logs batch downstream")
+}
