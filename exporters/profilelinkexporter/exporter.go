@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
@@ -16,6 +17,7 @@ import (
 	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
 	typesv1 "github.com/grafana/pyroscope/api/gen/proto/go/types/v1"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/consumer/consumererror/xconsumererror"
 	"go.opentelemetry.io/collector/exporter"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pprofile"
@@ -62,6 +64,8 @@ type series struct {
 	labels []*typesv1.LabelPair
 	prof   *profile.Profile
 	end    time.Time
+	// src is the OTLP profile it came from, to retry it alone.
+	rp, sp, p int
 	// unlinked are the samples that name a span whose local root is not
 	// known yet.
 	unlinked []*profile.Sample
@@ -118,7 +122,12 @@ func (l *linker) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 // pushProfiles is the exporter helper's push function: it converts each
 // profile to pprof with its series labels, labels the samples with their
 // local root span (waiting up to link_wait after the profile's end for
-// spans still on their way), and pushes the batch in one request.
+// spans still on their way), and pushes each profile as its own request:
+// Pyroscope stores every valid series of a request even when it refuses
+// another, so one request per series is what makes a retry exact. Profiles
+// that failed for a reason that can pass are returned for the exporter
+// helper to retry (and only they); those Pyroscope refused for good are
+// dropped and counted.
 func (l *linker) pushProfiles(ctx context.Context, pd pprofile.Profiles) error {
 	batch := l.convert(pd)
 	if len(batch) == 0 {
@@ -127,25 +136,72 @@ func (l *linker) pushProfiles(ctx context.Context, pd pprofile.Profiles) error {
 	if err := l.linkAll(ctx, batch); err != nil {
 		return err
 	}
-	req := &pushv1.PushRequest{Series: make([]*pushv1.RawProfileSeries, 0, len(batch))}
+	var retry []*series
+	var retryErr, rejectErr error
+	rejected := 0
 	for _, s := range batch {
+		l.sanitizeSampleLabels(s)
 		var buf bytes.Buffer
 		if err := s.prof.Write(&buf); err != nil {
 			l.logger.Warn("profilelink: cannot encode a profile; dropping it", zap.Error(err))
 			continue
 		}
-		req.Series = append(req.Series, &pushv1.RawProfileSeries{
+		req := &pushv1.PushRequest{Series: []*pushv1.RawProfileSeries{{
 			Labels:  s.labels,
 			Samples: []*pushv1.RawSample{{RawProfile: buf.Bytes()}},
-		})
+		}}}
+		err := l.pusher.push(ctx, req)
+		switch {
+		case err == nil:
+		case errors.Is(err, errRejected):
+			rejected++
+			rejectErr = err
+		default:
+			retry = append(retry, s)
+			retryErr = err
+		}
 	}
-	err := l.pusher.push(ctx, req)
-	if errors.Is(err, errRejected) {
-		l.logger.Warn("profilelink: Pyroscope rejected the profiles; dropping them (fix the cause named here, nothing will retry them)",
-			zap.Int("profiles", len(req.Series)), zap.Error(err))
-		l.tb.ExporterProfilelinkProfilesDropped.Add(ctx, int64(len(req.Series)), l.droppedRejected)
+	if rejected > 0 {
+		l.logger.Warn("profilelink: Pyroscope rejected profiles; dropping them (fix the cause named here, nothing will retry them)",
+			zap.Int("profiles", rejected), zap.Error(rejectErr))
+		l.tb.ExporterProfilelinkProfilesDropped.Add(ctx, int64(rejected), l.droppedRejected)
 	}
-	return err
+	switch {
+	case len(retry) > 0:
+		return xconsumererror.NewProfiles(retryErr, subset(pd, retry))
+	case rejected > 0:
+		return rejectErr // permanent
+	}
+	return nil
+}
+
+// subset is a copy of pd with only the profiles of the given series.
+func subset(pd pprofile.Profiles, keep []*series) pprofile.Profiles {
+	out := pprofile.NewProfiles()
+	pd.Dictionary().CopyTo(out.Dictionary())
+	type scopeKey struct{ rp, sp int }
+	rps := map[int]pprofile.ResourceProfiles{}
+	sps := map[scopeKey]pprofile.ScopeProfiles{}
+	for _, s := range keep {
+		srcRP := pd.ResourceProfiles().At(s.rp)
+		rp, ok := rps[s.rp]
+		if !ok {
+			rp = out.ResourceProfiles().AppendEmpty()
+			srcRP.Resource().CopyTo(rp.Resource())
+			rp.SetSchemaUrl(srcRP.SchemaUrl())
+			rps[s.rp] = rp
+		}
+		srcSP := srcRP.ScopeProfiles().At(s.sp)
+		sp, ok := sps[scopeKey{s.rp, s.sp}]
+		if !ok {
+			sp = rp.ScopeProfiles().AppendEmpty()
+			srcSP.Scope().CopyTo(sp.Scope())
+			sp.SetSchemaUrl(srcSP.SchemaUrl())
+			sps[scopeKey{s.rp, s.sp}] = sp
+		}
+		srcSP.Profiles().At(s.p).CopyTo(sp.Profiles().AppendEmpty())
+	}
+	return out
 }
 
 // convert turns every profile of pd into a series. A profile that cannot
@@ -153,10 +209,10 @@ func (l *linker) pushProfiles(ctx context.Context, pd pprofile.Profiles) error {
 func (l *linker) convert(pd pprofile.Profiles) []*series {
 	var out []*series
 	dict := pd.Dictionary()
-	for _, rp := range pd.ResourceProfiles().All() {
+	for rpi, rp := range pd.ResourceProfiles().All() {
 		base := l.resourceLabels(rp.Resource())
-		for _, sp := range rp.ScopeProfiles().All() {
-			for _, p := range sp.Profiles().All() {
+		for spi, sp := range rp.ScopeProfiles().All() {
+			for pi, p := range sp.Profiles().All() {
 				prof, err := pprofconv.ToPprof(dict, p)
 				if err != nil {
 					l.logger.Warn("profilelink: dropping a malformed profile", zap.Error(err))
@@ -168,7 +224,7 @@ func (l *linker) convert(pd pprofile.Profiles) []*series {
 				if prof.TimeNanos == 0 {
 					prof.TimeNanos = l.now().UnixNano()
 				}
-				name := profileAttr(dict, p, pprofconv.AttrProfileName)
+				name := labelValue(profileAttr(dict, p, pprofconv.AttrProfileName))
 				if name == "" {
 					name = pprofconv.ProfileName(prof, nil)
 				}
@@ -176,7 +232,7 @@ func (l *linker) convert(pd pprofile.Profiles) []*series {
 				labels = append(labels, &typesv1.LabelPair{Name: "__name__", Value: name})
 				labels = append(labels, base...)
 				sort.Slice(labels, func(i, j int) bool { return labels[i].Name < labels[j].Name })
-				s := &series{labels: labels, prof: prof, end: time.Unix(0, prof.TimeNanos+prof.DurationNanos)}
+				s := &series{labels: labels, prof: prof, end: time.Unix(0, prof.TimeNanos+prof.DurationNanos), rp: rpi, sp: spi, p: pi}
 				for _, smp := range prof.Sample {
 					if ids := smp.Label[pprofconv.LabelSpanID]; len(ids) > 0 {
 						s.unlinked = append(s.unlinked, smp)
@@ -210,6 +266,67 @@ func (l *linker) resourceLabels(res pcommon.Resource) []*typesv1.LabelPair {
 		labels = append(labels, &typesv1.LabelPair{Name: labelName(key), Value: value})
 	}
 	return labels
+}
+
+// sanitizeSampleLabels keeps the samples' string labels within what
+// Pyroscope accepts once it adds them to the series labels (pprofsplit):
+// names that are legacy label names once dots become underscores, values
+// that are valid UTF-8 of at most maxLabelValueLength bytes, and no more
+// names in all than Pyroscope's limit per series (the series labels come
+// first; span_id and trace_id are not series labels). What does not fit is
+// removed and counted.
+func (l *linker) sanitizeSampleLabels(s *series) {
+	room := maxSeriesLabels + 2 - len(s.labels)
+	var names []string
+	for _, smp := range s.prof.Sample {
+		for k := range smp.Label {
+			if !slices.Contains(names, k) {
+				names = append(names, k)
+			}
+		}
+	}
+	sort.Strings(names)
+	keep := map[string]bool{}
+	var removed int64
+	for _, k := range names {
+		switch {
+		case k == pprofconv.LabelSpanID || k == pprofconv.LabelTraceID || k == "profile_id":
+			keep[k] = true
+		case !legacyLabelName.MatchString(labelName(k)):
+			keep[k] = false
+		case hasLabel(s.labels, labelName(k)):
+			keep[k] = true // Pyroscope keeps the series label, adds no name
+		case room <= 0:
+			keep[k] = false
+		default:
+			keep[k] = true
+			room--
+		}
+	}
+	for _, smp := range s.prof.Sample {
+		for k, vs := range smp.Label {
+			if !keep[k] {
+				delete(smp.Label, k)
+				removed++
+				continue
+			}
+			for i, v := range vs {
+				vs[i] = labelValue(v)
+			}
+		}
+	}
+	if removed > 0 {
+		l.tb.ExporterProfilelinkSampleLabelsRemoved.Add(context.Background(), removed)
+	}
+}
+
+func hasLabel(ls []*typesv1.LabelPair, name string) bool {
+	for _, l := range ls {
+		if l.Name == name {
+			return true
+		}
+	}
+	return false
 }
 
 // labelValue makes a value Pyroscope accepts: valid UTF-8, at most
@@ -319,7 +436,7 @@ func (l *linker) link(batch []*series) bool {
 			}
 			smp.Label[pprofconv.LabelSpanID] = []string{rootID.String()}
 			if l.cfg.SpanNameLabel {
-				smp.Label[pprofconv.LabelSpanName] = []string{rootName}
+				smp.Label[pprofconv.LabelSpanName] = []string{labelValue(rootName)}
 			}
 			linked++
 		}

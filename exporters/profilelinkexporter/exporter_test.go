@@ -2,10 +2,13 @@ package profilelinkexporter
 
 import (
 	"context"
+	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"testing"
 	"time"
 
+	pushv1 "github.com/grafana/pyroscope/api/gen/proto/go/push/v1"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component/componenttest"
@@ -369,4 +372,98 @@ func gaugeValue(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
 		return 0
 	}
 	return dps[0].Value
+}
+
+// threeProfiles is cpuProfile with two more profiles (other times) in the
+// same batch, as a multi-sample-type upload is.
+func threeProfiles() pprofile.Profiles {
+	pd := cpuProfile(0)
+	profiles := pd.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles()
+	for i := range 2 {
+		p := profiles.AppendEmpty()
+		profiles.At(0).CopyTo(p)
+		p.SetTime(profiles.At(0).Time() + pcommon.Timestamp(i+1))
+	}
+	return pd
+}
+
+// TestPartialFailureRetriesOnlyTheFailed: each profile is its own push, so
+// when Pyroscope throttles one, only that one is retried: nothing stored is
+// sent twice.
+func TestPartialFailureRetriesOnlyTheFailed(t *testing.T) {
+	ctx := context.Background()
+	pr, standIn := startPair(t, func(c *Config) { c.LinkWait = 0 })
+	standIn.Throttle.Store(1)
+	require.NoError(t, pr.profiles.ConsumeProfiles(ctx, threeProfiles()))
+	got := standIn.Profiles()
+	require.Len(t, got, 3, "every profile stored once")
+	seen := map[int64]int{}
+	for _, p := range got {
+		seen[p.Profile.TimeNanos]++
+	}
+	assert.Len(t, seen, 3)
+	assert.Equal(t, 4, standIn.Requests(), "three pushes and the retry of the throttled one")
+}
+
+// TestSampleLabelsPyroscopeWouldRefuse: sample labels become series labels
+// in Pyroscope, which refuses the whole profile for one bad name or one
+// name too many; the exporter removes those labels (and counts them) so
+// the profile is stored.
+func TestSampleLabelsPyroscopeWouldRefuse(t *testing.T) {
+	ctx := context.Background()
+	pr, standIn := startPair(t, func(c *Config) { c.LinkWait = 0 })
+	pd := cpuProfile(0)
+	p := pd.ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0)
+	addAttr := func(key, value string) int32 {
+		d := pd.Dictionary()
+		kv := d.AttributeTable().AppendEmpty()
+		kv.SetKeyStrindex(int32(d.StringTable().Len()))
+		d.StringTable().Append(key)
+		kv.Value().SetStr(value)
+		return int32(d.AttributeTable().Len() - 1)
+	}
+	smp := p.Samples().At(2)
+	smp.AttributeIndices().Append(addAttr("http-route", "/cart"))
+	for i := range 35 {
+		smp.AttributeIndices().Append(addAttr(fmt.Sprintf("k%02d", i), "v"))
+	}
+	require.NoError(t, pr.profiles.ConsumeProfiles(ctx, pd))
+	assert.Empty(t, standIn.Rejected())
+	got := standIn.Profiles()
+	require.Len(t, got, 1)
+	for _, series := range got[0].Series {
+		assert.NotContains(t, series, "http-route")
+	}
+	// 5 series labels leave 25 of Pyroscope's 30 names, taken in name
+	// order: k00..k24 stay; k25..k34 and seq (on all three samples) go.
+	labels := sampleLabels(got[0])[30_000_000]
+	assert.Contains(t, labels, "k24")
+	assert.NotContains(t, labels, "k25")
+	assert.NotContains(t, labels, "seq")
+	assert.Equal(t, int64(1+10+3), sumValue(t, pr.tel, "otelcol_exporter_profilelink_sample_labels_removed"), "http-route, k25..k34, seq x3")
+}
+
+// TestProxyStatusErrors: answers that are no connect error are classified by
+// their HTTP status: 413 from a proxy is permanent, 502 retryable.
+func TestProxyStatusErrors(t *testing.T) {
+	for _, tc := range []struct {
+		status    int
+		permanent bool
+	}{
+		{http.StatusRequestEntityTooLarge, true},
+		{http.StatusBadRequest, true},
+		{http.StatusBadGateway, false},
+		{http.StatusTooManyRequests, false},
+	} {
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+			http.Error(w, "proxy says no", tc.status)
+		}))
+		cfg := createDefaultConfig().(*Config)
+		cfg.Endpoint = srv.URL
+		p := newPusher(srv.Client(), cfg)
+		err := p.push(context.Background(), &pushv1.PushRequest{})
+		srv.Close()
+		require.Error(t, err)
+		assert.Equal(t, tc.permanent, consumererror.IsPermanent(err), "HTTP %d: %v", tc.status, err)
+	}
 }

@@ -42,6 +42,10 @@ func createDefaultConfig() component.Config {
 	// One queue entry is one receiver request (a profile upload): the
 	// exporter links and pushes each as it is, no merging of profiles.
 	queue.Batch = configoptional.None[exporterhelper.BatchConfig]()
+	// A push waiting for its spans holds a consumer for up to link_wait:
+	// enough consumers for uploads/s x link_wait (50 covers 10 uploads/s at
+	// the default 5 s). A waiting consumer costs a goroutine and its profile.
+	queue.NumConsumers = 50
 	return &Config{
 		ClientConfig:  client,
 		Index:         IndexConfig{MaxSpans: 1_000_000, TTL: 5 * time.Minute},

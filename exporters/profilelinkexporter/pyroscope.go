@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"connectrpc.com/connect"
@@ -63,17 +64,43 @@ func (p *pusher) push(ctx context.Context, msg *pushv1.PushRequest) error {
 	if err == nil {
 		return nil
 	}
-	if retryable(connect.CodeOf(err)) {
+	if retryable(err) {
 		return fmt.Errorf("pyroscope push: %w", err)
 	}
 	return consumererror.NewPermanent(fmt.Errorf("%w: %w", errRejected, err))
 }
 
-// retryable follows the OTLP exporters' rule for gRPC codes, plus Unknown
-// and Internal: Pyroscope answers those when its own write path (ingesters,
-// segment writers) fails, and connect maps an HTTP 500 from a proxy to
-// Unknown.
-func retryable(code connect.Code) bool {
+// retryable decides from Pyroscope's connect error code, or, for an answer
+// that was no connect error (a proxy's, say), from its HTTP status: connect
+// maps a plain 400 to Internal and a 413 to Unknown, which would otherwise
+// read as failures that can pass.
+func retryable(err error) bool {
+	var ce *connect.Error
+	if errors.As(err, &ce) && !connect.IsWireError(err) {
+		if status, ok := httpStatus(ce.Message()); ok {
+			return status == http.StatusRequestTimeout || status == http.StatusTooManyRequests || status >= 500
+		}
+	}
+	return retryableCode(connect.CodeOf(err))
+}
+
+// httpStatus reads the status connect puts in the message of an answer
+// that was no connect error ("413 Request Entity Too Large").
+func httpStatus(msg string) (int, bool) {
+	if len(msg) < 3 {
+		return 0, false
+	}
+	n, err := strconv.Atoi(msg[:3])
+	if err != nil || n < 100 || n > 599 || (len(msg) > 3 && msg[3] != ' ') {
+		return 0, false
+	}
+	return n, true
+}
+
+// retryableCode follows the OTLP exporters' rule for gRPC codes, plus
+// Unknown and Internal: Pyroscope answers those when its own write path
+// (ingesters, segment writers) fails.
+func retryableCode(code connect.Code) bool {
 	switch code {
 	case connect.CodeCanceled, connect.CodeDeadlineExceeded, connect.CodeAborted, connect.CodeOutOfRange,
 		connect.CodeUnavailable, connect.CodeDataLoss, connect.CodeResourceExhausted,

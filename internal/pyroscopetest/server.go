@@ -112,6 +112,10 @@ type Server struct {
 	Down atomic.Bool
 	// refused counts requests answered 503 because of Down.
 	refused atomic.Int64
+	// Throttle refuses the next n series with ResourceExhausted, as
+	// Pyroscope's rate limit does: the other series of the same request
+	// are stored all the same, and the request fails.
+	Throttle atomic.Int64
 	// Now is the server's clock (ingestion window); time.Now by default.
 	Now func() time.Time
 }
@@ -168,7 +172,13 @@ func (p pusher) Push(_ context.Context, req *connect.Request[pushv1.PushRequest]
 	}
 	var accepted []*Profile
 	var errs []error
+	var throttled error
 	for _, series := range req.Msg.Series {
+		if s.Throttle.Add(-1) >= 0 {
+			throttled = connect.NewError(connect.CodeResourceExhausted, errors.New("push rate limit exceeded"))
+			continue
+		}
+		s.Throttle.Store(0)
 		labels, err := validateLabels(series.Labels)
 		if err != nil {
 			errs = append(errs, err)
@@ -190,6 +200,9 @@ func (p pusher) Push(_ context.Context, req *connect.Request[pushv1.PushRequest]
 	// Pyroscope stores the valid profiles of a request and reports the
 	// invalid ones with InvalidArgument.
 	s.profiles = append(s.profiles, accepted...)
+	if throttled != nil {
+		return nil, throttled
+	}
 	if err := errors.Join(errs...); err != nil {
 		s.rejected = append(s.rejected, err.Error())
 		return nil, connect.NewError(connect.CodeInvalidArgument, err)
@@ -285,7 +298,18 @@ func (s *Server) decode(raw []byte, labels map[string]string) (*Profile, error) 
 				}
 			}
 		}
-		series[canonical(set)] = true
+		key := canonical(set)
+		if !series[key] {
+			// Pyroscope validates each series a profile is split into.
+			pairs := make([]*typesv1.LabelPair, 0, len(set))
+			for k, v := range set {
+				pairs = append(pairs, &typesv1.LabelPair{Name: k, Value: v})
+			}
+			if _, err := validateLabels(pairs); err != nil {
+				return nil, fmt.Errorf("series %s: %w", key, err)
+			}
+		}
+		series[key] = true
 	}
 	for k := range series {
 		prof.Series = append(prof.Series, k)

@@ -16,10 +16,10 @@ import (
 // service over 10 s is typically well under 1 MiB compressed.
 const defaultMaxBodyBytes = 32 << 20
 
-// defaultMaxDecompressedBytes bounds a profile once inflated: twice the body
-// limit (an uncompressed upload of the largest body fits), 16 times
-// Pyroscope's own per-profile limit (validation.max-profile-size-bytes, 4 MiB).
-const defaultMaxDecompressedBytes = 2 * defaultMaxBodyBytes
+// defaultMaxDecompressedBytes bounds a profile once inflated: Pyroscope's own
+// per-profile limit (validation.max-profile-size-bytes, 4 MiB), so that what
+// this receiver accepts Pyroscope accepts too.
+const defaultMaxDecompressedBytes = 4 << 20
 
 // NewFactory returns the pyroscope receiver factory.
 func NewFactory() xreceiver.Factory {

@@ -23,14 +23,15 @@ func Tracer(settings component.TelemetrySettings) trace.Tracer {
 // TelemetryBuilder provides an interface for components to report telemetry
 // as defined in metadata and user config.
 type TelemetryBuilder struct {
-	meter                              metric.Meter
-	mu                                 sync.Mutex
-	registrations                      []metric.Registration
-	ExporterProfilelinkProfilesDropped metric.Int64Counter
-	ExporterProfilelinkProfilesWaiting metric.Int64Gauge
-	ExporterProfilelinkSamplesLinked   metric.Int64Counter
-	ExporterProfilelinkSamplesUnlinked metric.Int64Counter
-	ExporterProfilelinkSpansIndexed    metric.Int64Gauge
+	meter                                  metric.Meter
+	mu                                     sync.Mutex
+	registrations                          []metric.Registration
+	ExporterProfilelinkProfilesDropped     metric.Int64Counter
+	ExporterProfilelinkProfilesWaiting     metric.Int64Gauge
+	ExporterProfilelinkSampleLabelsRemoved metric.Int64Counter
+	ExporterProfilelinkSamplesLinked       metric.Int64Counter
+	ExporterProfilelinkSamplesUnlinked     metric.Int64Counter
+	ExporterProfilelinkSpansIndexed        metric.Int64Gauge
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -72,6 +73,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_exporter_profilelink_profiles_waiting",
 		metric.WithDescription("Pushes waiting for the spans their samples name (at most one per sending-queue consumer). [Development]"),
 		metric.WithUnit("{pushes}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ExporterProfilelinkSampleLabelsRemoved, err = builder.meter.Int64Counter(
+		"otelcol_exporter_profilelink_sample_labels_removed",
+		metric.WithDescription("Sample labels removed before the push because Pyroscope would refuse the profile for them (a name that is no label name, or more label names than Pyroscope allows per series). [Development]"),
+		metric.WithUnit("{labels}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterProfilelinkSamplesLinked, err = builder.meter.Int64Counter(

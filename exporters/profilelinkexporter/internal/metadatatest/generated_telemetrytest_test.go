@@ -21,6 +21,7 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.ExporterProfilelinkProfilesDropped.Add(context.Background(), 1)
 	tb.ExporterProfilelinkProfilesWaiting.Record(context.Background(), 1)
+	tb.ExporterProfilelinkSampleLabelsRemoved.Add(context.Background(), 1)
 	tb.ExporterProfilelinkSamplesLinked.Add(context.Background(), 1)
 	tb.ExporterProfilelinkSamplesUnlinked.Add(context.Background(), 1)
 	tb.ExporterProfilelinkSpansIndexed.Record(context.Background(), 1)
@@ -28,6 +29,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterProfilelinkProfilesWaiting(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualExporterProfilelinkSampleLabelsRemoved(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualExporterProfilelinkSamplesLinked(t, testTel,
