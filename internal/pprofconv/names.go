@@ -33,7 +33,37 @@ func ProfileName(p *profile.Profile, displayNames map[string]string) string {
 	return profileName(types, period, displayNames)
 }
 
+// defaultDisplayNames is Pyroscope's tree.DefaultSampleTypeMapping (the
+// display names), used when an upload brings no sample_type_config.
+var defaultDisplayNames = map[string]string{
+	"samples":     "cpu",
+	"goroutine":   "goroutines",
+	"contentions": "mutex_count",
+	"delay":       "mutex_duration",
+}
+
+// legacyNames maps the profile-type suffix of a legacy application name
+// (app.inuse_space{...}) to the profile name, as Pyroscope's ingest adapter
+// does for collapsed-stack uploads (pkg/ingester/pyroscope/ingest_adapter.go
+// convertMetadata).
+var legacyNames = map[string]string{
+	"cpu": "process_cpu", "itimer": "process_cpu", "wall": "wall",
+	"inuse_objects": "memory", "inuse_space": "memory", "alloc_objects": "memory", "alloc_space": "memory",
+	"goroutines":  "goroutine",
+	"mutex_count": "mutex", "mutex_duration": "mutex",
+	"block_count": "block", "block_duration": "block",
+}
+
+// LegacyProfileName is the profile name of a collapsed-stack upload whose
+// application name carried a profile-type suffix, or "" for an unknown one.
+func LegacyProfileName(suffix string) string {
+	return legacyNames[suffix]
+}
+
 func profileName(sampleTypes []string, periodType string, displayNames map[string]string) string {
+	if displayNames == nil {
+		displayNames = defaultDisplayNames
+	}
 	for _, st := range sampleTypes {
 		if st == "wall" {
 			return st

@@ -23,7 +23,11 @@ func TestProfileName(t *testing.T) {
 		{[]string{"contentions", "delay"}, "contentions", map[string]string{"contentions": "mutex_count", "delay": "mutex_duration"}, "mutex"},
 		{[]string{"contentions", "delay"}, "contentions", map[string]string{"contentions": "block_count", "delay": "block_duration"}, "block"},
 		{[]string{"samples", "wall"}, "wall", nil, "wall"},
-		{[]string{"lock_count"}, "", nil, "lock_count"}, // nothing matches: its own name
+		{[]string{"contentions", "delay"}, "contentions", nil, "mutex"}, // Pyroscope's default display names
+		{[]string{"goroutine"}, "", nil, "goroutines"},
+		{[]string{"samples"}, "", nil, "process_cpu"},             // default display name cpu
+		{[]string{"samples"}, "", map[string]string{}, "samples"}, // a config without it: no default
+		{[]string{"lock_count"}, "", nil, "lock_count"},           // nothing matches: its own name
 		{nil, "", nil, "unknown"},
 	} {
 		p := &profile.Profile{}
@@ -35,4 +39,11 @@ func TestProfileName(t *testing.T) {
 		}
 		assert.Equal(t, tc.want, ProfileName(p, tc.display), "%v %s %v", tc.types, tc.period, tc.display)
 	}
+}
+
+func TestLegacyProfileName(t *testing.T) {
+	assert.Equal(t, "memory", LegacyProfileName("inuse_space"))
+	assert.Equal(t, "process_cpu", LegacyProfileName("cpu"))
+	assert.Equal(t, "block", LegacyProfileName("block_duration"))
+	assert.Empty(t, LegacyProfileName("nope"))
 }

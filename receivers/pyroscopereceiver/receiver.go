@@ -186,6 +186,9 @@ func (r *pyroscopeReceiver) decode(req *http.Request) (*ingest, *profile.Profile
 		return in, nil, badRequest("%v", err)
 	}
 	in.profileName = pprofconv.ProfileName(p, displayNames)
+	if name := pprofconv.LegacyProfileName(in.profileType); in.format == "lines" && name != "" {
+		in.profileName = name // collapsed stacks say what they are only in the name suffix
+	}
 	return in, p, nil
 }
 

@@ -392,3 +392,21 @@ func TestDecompressionBomb(t *testing.T) {
 	}
 	assert.Zero(t, sink.SampleCount())
 }
+
+// TestLinesNameFromSuffix: collapsed stacks say what they measure only in
+// the application name's suffix, which names the profile as Pyroscope's
+// ingest adapter does.
+func TestLinesNameFromSuffix(t *testing.T) {
+	sink := new(consumertest.ProfilesSink)
+	addr := startReceiver(t, sink, nil)
+	for _, name := range []string{"app.inuse_space", "app.cpu", "app.block_count"} {
+		status, msg := post(t, addr, "name="+name+"&format=lines&units=bytes&sampleRate=100", "text/plain", []byte("main;alloc 4096\n"))
+		require.Equal(t, http.StatusOK, status, msg)
+	}
+	all := sink.AllProfiles()
+	require.Len(t, all, 3)
+	for i, want := range []string{"memory", "process_cpu", "block"} {
+		p := all[i].ResourceProfiles().At(0).ScopeProfiles().At(0).Profiles().At(0)
+		assert.Equal(t, want, profileAttr(all[i], p, pprofconv.AttrProfileName))
+	}
+}
