@@ -75,7 +75,11 @@ func (a *accumulator) addExponential(dp pmetric.ExponentialHistogramDataPoint) {
 	a.sum, a.hasSum = dp.Sum(), dp.HasSum()
 	a.hasMinMax = dp.HasMin() && dp.HasMax()
 	a.min, a.max = dp.Min(), dp.Max()
-	a.scale = dp.Scale()
+	// The data model allows scales -10..20; a sender can put any int32
+	// there. Outside that range the buckets keep their counts under the
+	// nearest valid scale (totals kept, shape not), so that scale
+	// differences stay small.
+	a.scale = min(max(dp.Scale(), minExpScale), maxExpScale)
 	a.zeroCount = dp.ZeroCount()
 	a.zeroThreshold = dp.ZeroThreshold()
 	a.pos = expBuckets{dp.Positive().Offset(), dp.Positive().BucketCounts().AsRaw()}
@@ -164,6 +168,7 @@ func (a *accumulator) addBuckets(o *accumulator) {
 const (
 	maxExpBuckets = 160
 	minExpScale   = -10
+	maxExpScale   = 20
 )
 
 // addExponentialBuckets merges o's buckets into a's at a common scale,

@@ -47,6 +47,7 @@ func TestExponentialFoldBounded(t *testing.T) {
 		{"extremes at the lowest scale", expPoint(-10, math.MinInt32, 7), expPoint(-10, math.MaxInt32-2, 1, 2)},
 		{"different scales", expPoint(20, 1<<20, 1, 1), expPoint(-5, -3, 2)},
 		{"ordinary", expPoint(3, 10, 1, 2, 3, 4), expPoint(3, 12, 1, 1)},
+		{"scales outside the data model", expPoint(math.MaxInt32, 5, 1, 2), expPoint(math.MinInt32, -5, 3)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var a, b accumulator
@@ -60,6 +61,7 @@ func TestExponentialFoldBounded(t *testing.T) {
 			assert.Equal(t, want, total(a.neg), "negative counts kept")
 			assert.Equal(t, tc.a.Count()+tc.b.Count(), a.count)
 			assert.GreaterOrEqual(t, a.scale, int32(minExpScale))
+			assert.LessOrEqual(t, a.scale, int32(maxExpScale))
 		})
 	}
 	// An ordinary merge keeps the finer shape: no needless downscaling.
