@@ -553,6 +553,20 @@ func outageRun(t *testing.T, kind string) {
 	var acked struct {
 		sync.Mutex
 		traces, logs, metrics, profiles []int
+		// during counts, per signal, the items acknowledged while the
+		// stores were down: the outage must have been ridden through, not
+		// waited out by the senders' retries.
+		during       map[string]int
+		downAt, upAt time.Time
+	}
+	acked.during = map[string]int{}
+	ack := func(signal string, list *[]int, seq int) {
+		acked.Lock()
+		defer acked.Unlock()
+		*list = append(*list, seq)
+		if now := time.Now(); !acked.downAt.IsZero() && acked.upAt.IsZero() && now.After(acked.downAt) {
+			acked.during[signal]++
+		}
 	}
 	start := time.Now()
 	var wg sync.WaitGroup
@@ -567,25 +581,17 @@ func outageRun(t *testing.T, kind string) {
 				defer wg.Done()
 				base := "http://" + col.HTTP
 				if post(ctx, base+"/v1/traces", "application/x-protobuf", outageTraces(run, seq)) {
-					acked.Lock()
-					acked.traces = append(acked.traces, seq)
-					acked.Unlock()
+					ack("traces", &acked.traces, seq)
 				}
 				if post(ctx, base+"/v1/logs", "application/x-protobuf", outageLogs(run, seq)) {
-					acked.Lock()
-					acked.logs = append(acked.logs, seq)
-					acked.Unlock()
+					ack("logs", &acked.logs, seq)
 				}
 				if post(ctx, base+"/v1/metrics", "application/x-protobuf", outageMetrics(run, seq)) {
-					acked.Lock()
-					acked.metrics = append(acked.metrics, seq)
-					acked.Unlock()
+					ack("metrics", &acked.metrics, seq)
 				}
 				q := url.Values{"name": {"checkout{service.instance.id=" + run + "}"}, "spyName": {"gospy"}}
 				if post(ctx, "http://"+pyroscopeAddr+"/ingest?"+q.Encode(), "application/octet-stream", outageProfile(seq)) {
-					acked.Lock()
-					acked.profiles = append(acked.profiles, seq)
-					acked.Unlock()
+					ack("profiles", &acked.profiles, seq)
 				}
 			}(seq)
 		}
@@ -593,6 +599,9 @@ func outageRun(t *testing.T, kind string) {
 	// The disruption, in the test goroutine.
 	time.Sleep(lead)
 	downAt := time.Now()
+	acked.Lock()
+	acked.downAt = downAt
+	acked.Unlock()
 	var restartErrs []error
 	switch kind {
 	case "stores":
@@ -611,12 +620,21 @@ func outageRun(t *testing.T, kind string) {
 		restartErrs = append(restartErrs, col.restart(syscall.SIGKILL))
 	}
 	upAt := time.Now()
+	acked.Lock()
+	acked.upAt = upAt
+	acked.Unlock()
 	wg.Wait()
 	for _, err := range restartErrs {
 		require.NoError(t, err, "a store did not come back")
 	}
-	t.Logf("%s: down at +%s, back at +%s; %d items per signal acknowledged",
-		kind, downAt.Sub(start).Round(time.Second), upAt.Sub(start).Round(time.Second), len(acked.traces))
+	t.Logf("%s: down at +%s, back at +%s; %d items per signal acknowledged, while down: %v",
+		kind, downAt.Sub(start).Round(time.Second), upAt.Sub(start).Round(time.Second), len(acked.traces), acked.during)
+	if kind == "stores" {
+		for _, sig := range []string{"traces", "logs", "metrics", "profiles"} {
+			assert.Greater(t, acked.during[sig], rate*int(outage/time.Second)/2,
+				"%s: the gateway kept acknowledging while the stores were down (queued, not refused)", sig)
+		}
+	}
 
 	type row struct {
 		store, signal string
