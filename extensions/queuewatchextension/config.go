@@ -26,6 +26,10 @@ type Config struct {
 	// level's threshold, and after HoldTime at the level.
 	Hysteresis float64       `mapstructure:"hysteresis"`
 	HoldTime   time.Duration `mapstructure:"hold_time"`
+	// StaleAfter is how long the level may rest on measurements that could
+	// not be renewed (the metrics endpoint failing); after it the level
+	// falls one step per interval until a measurement succeeds again.
+	StaleAfter time.Duration `mapstructure:"stale_after"`
 	// SLO is the queue-length objective tracked and reported.
 	SLO SLO `mapstructure:"slo"`
 	// History is how far back the status page shows.
@@ -62,6 +66,9 @@ func (cfg *Config) Validate() error {
 	var errs []error
 	if u, err := url.Parse(cfg.MetricsEndpoint); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		errs = append(errs, fmt.Errorf("metrics_endpoint: %q is not an http(s) URL", cfg.MetricsEndpoint))
+	}
+	if cfg.StaleAfter < cfg.Interval {
+		errs = append(errs, fmt.Errorf("stale_after: must be at least interval (%s), got %s", cfg.Interval, cfg.StaleAfter))
 	}
 	if cfg.Interval <= 0 {
 		errs = append(errs, fmt.Errorf("interval: must be positive, got %s", cfg.Interval))

@@ -35,6 +35,7 @@ func TestConfig(t *testing.T) {
 	require.NoError(t, xconfmap.Validate(full))
 	assert.Equal(t, []string{"otlp_grpc/tempo", "otlp_http/vendor"}, full.Exporters)
 	assert.Equal(t, 3*time.Second, full.HoldTime)
+	assert.Equal(t, 20*time.Second, full.StaleAfter)
 
 	for name, want := range map[string]string{
 		"no_exporters":          "exporters: name at least one exporter",

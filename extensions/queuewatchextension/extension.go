@@ -17,6 +17,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"github.com/prometheus/common/model"
 	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/extension"
 	"go.opentelemetry.io/otel/attribute"
 	"go.opentelemetry.io/otel/metric"
@@ -54,7 +55,11 @@ type watcher struct {
 	machine    *levelMachine
 	ring       ring
 	last       sample
-	missing    map[string]bool // watched exporters not (yet) seen on the endpoint
+	missing    map[string]bool // watched exporters missing from the last measurement
+	measured   bool            // a measurement has succeeded
+	lastOK     time.Time       // when the last measurement succeeded
+	failing    bool            // the last measurement failed
+	host       component.Host
 	latencies  []time.Duration
 	latencyPos int
 	shed       map[shedKey]int64
@@ -89,13 +94,13 @@ func newWatcher(set extension.Settings, cfg *Config) (*watcher, error) {
 		exporterAt: map[string]metric.RecordOption{},
 	}
 	for _, e := range cfg.Exporters {
-		w.missing[e] = true
 		w.exporterAt[e] = metric.WithAttributeSet(attribute.NewSet(attribute.String("exporter", e)))
 	}
 	return w, nil
 }
 
 func (w *watcher) Start(ctx context.Context, host component.Host) error {
+	w.host = host
 	if w.cfg.Status.NetAddr.Endpoint != "" {
 		ln, err := w.cfg.Status.ToListener(ctx)
 		if err != nil {
@@ -153,17 +158,59 @@ func (w *watcher) loop(stop <-chan struct{}) {
 	}
 }
 
-// measure reads the queues once and updates the level.
+// measure reads the queues once and updates the level. While reads fail the
+// level holds for stale_after, then falls one step per interval: a level
+// that cannot be renewed must not keep refusing data (critical refuses all
+// but gold) for as long as the metrics endpoint is slow or down.
 func (w *watcher) measure(now time.Time) {
 	ctx := context.Background()
 	fills, err := w.scrape(ctx)
 	if err != nil {
 		w.tb.QueuewatchScrapeFailures.Add(ctx, 1)
-		w.logger.Warn("queuewatch: cannot read the collector's own metrics; the pressure level stays as it is",
-			zap.String("metrics_endpoint", w.cfg.MetricsEndpoint), zap.Error(err))
+		w.mu.Lock()
+		first := !w.failing
+		w.failing = true
+		since := w.lastOK
+		if since.IsZero() {
+			since = now
+			w.lastOK = now
+		}
+		stale := now.Sub(since) >= w.cfg.StaleAfter
+		before := w.machine.level
+		if stale && before > pressure.OK {
+			w.machine.level, w.machine.since = before-1, now
+		}
+		level := w.machine.level
+		w.mu.Unlock()
+		if first {
+			w.logger.Warn("queuewatch: cannot read the collector's own metrics; the pressure level holds until stale_after, then falls",
+				zap.String("metrics_endpoint", w.cfg.MetricsEndpoint), zap.Duration("stale_after", w.cfg.StaleAfter), zap.Error(err))
+			w.reportStatus(componentstatus.NewRecoverableErrorEvent(fmt.Errorf("queuewatch: cannot read %s: %w", w.cfg.MetricsEndpoint, err)))
+		}
+		if level != before {
+			w.tb.QueuewatchStaleDecays.Add(ctx, 1)
+			w.level.Store(int32(level))
+			w.tb.QueuewatchLevel.Record(ctx, int64(level))
+			w.logger.Warn("queuewatch: the measurement is stale; the pressure level falls",
+				zap.Stringer("from", before), zap.Stringer("to", level), zap.Duration("since_last_measurement", now.Sub(since)))
+		}
 		return
 	}
+	w.mu.Lock()
+	recovered := w.failing
+	w.failing, w.lastOK = false, now
+	w.mu.Unlock()
+	if recovered {
+		w.logger.Info("queuewatch: reading the collector's own metrics again")
+		w.reportStatus(componentstatus.NewEvent(componentstatus.StatusOK))
+	}
 	w.apply(fills, now)
+}
+
+func (w *watcher) reportStatus(ev *componentstatus.Event) {
+	if w.host != nil {
+		componentstatus.ReportStatus(w.host, ev)
+	}
 }
 
 // apply turns one set of per-exporter fill ratios into the level.
@@ -173,11 +220,14 @@ func (w *watcher) apply(fills map[string]float64, now time.Time) {
 	for _, e := range w.cfg.Exporters {
 		f, ok := fills[e]
 		w.mu.Lock()
-		wasMissing := w.missing[e]
+		wasMissing, first := w.missing[e], !w.measured
 		w.missing[e] = !ok
 		w.mu.Unlock()
 		if !ok {
-			if !wasMissing {
+			switch {
+			case first:
+				w.logger.Warn("queuewatch: a watched exporter reports no queue (is it in a pipeline, with sending_queue enabled?)", zap.String("exporter", e))
+			case !wasMissing:
 				w.logger.Warn("queuewatch: a watched exporter stopped reporting its queue", zap.String("exporter", e))
 			}
 			continue
@@ -187,6 +237,7 @@ func (w *watcher) apply(fills map[string]float64, now time.Time) {
 	}
 
 	w.mu.Lock()
+	w.measured = true
 	before := w.machine.level
 	level := w.machine.update(maxFill, now)
 	s := sample{At: now, Level: level, Max: maxFill, Fill: fills}

@@ -15,8 +15,13 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componentstatus"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/extension/extensiontest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension/internal/metadata"
 	"github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
@@ -99,20 +104,72 @@ func TestMeasureReadsQueues(t *testing.T) {
 	assert.False(t, st.SLO.Met)
 }
 
-func TestScrapeFailureKeepsLevel(t *testing.T) {
-	fc := &fakeCollector{sizes: map[string]float64{"otlp_grpc/backend|traces": 80}}
-	w, _ := newTestWatcher(t, fc)
-	w.measure(time.Now())
-	require.Equal(t, pressure.High, w.Level())
+// statusHost records the component status events the extension reports.
+type statusHost struct {
+	component.Host
+	mu     sync.Mutex
+	events []*componentstatus.Event
+}
+
+func (h *statusHost) Report(ev *componentstatus.Event) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.events = append(h.events, ev)
+}
+
+func (h *statusHost) statuses() []componentstatus.Status {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var out []componentstatus.Status
+	for _, ev := range h.events {
+		out = append(out, ev.Status())
+	}
+	return out
+}
+
+// TestScrapeFailureStaleness: while the metrics endpoint fails the level
+// holds, then, once the last measurement is older than stale_after, falls
+// one step per interval, counted and reported as a recoverable error, until
+// a measurement succeeds again. (It used to hold at critical for as long as
+// the endpoint failed, refusing all but gold.)
+func TestScrapeFailureStaleness(t *testing.T) {
+	fc := &fakeCollector{sizes: map[string]float64{"otlp_grpc/backend|traces": 95, "otlp_http/vendor|traces": 0}}
+	w, tel := newTestWatcher(t, fc)
+	w.cfg.StaleAfter = 5 * time.Second
+	host := &statusHost{Host: componenttest.NewNopHost()}
+	w.host = host
+	t0 := time.Now()
+	w.measure(t0)
+	require.Equal(t, pressure.Critical, w.Level())
+	endpoint := w.cfg.MetricsEndpoint
 	w.cfg.MetricsEndpoint = "http://127.0.0.1:1/metrics"
-	w.measure(time.Now())
-	assert.Equal(t, pressure.High, w.Level(), "an unreadable endpoint does not change the level")
+	w.measure(t0.Add(time.Second))
+	w.measure(t0.Add(4 * time.Second))
+	assert.Equal(t, pressure.Critical, w.Level(), "the level holds within stale_after")
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError}, host.statuses(), "reported once")
+	for i, want := range []pressure.Level{pressure.High, pressure.Elevated, pressure.OK, pressure.OK} {
+		w.measure(t0.Add(time.Duration(5+i) * time.Second))
+		assert.Equal(t, want, w.Level(), "stale step %d", i)
+	}
+	m, err := tel.GetMetric("otelcol_queuewatch_stale_decays")
+	require.NoError(t, err)
+	assert.Equal(t, int64(3), m.Data.(metricdata.Sum[int64]).DataPoints[0].Value)
+	w.cfg.MetricsEndpoint = endpoint
+	w.measure(t0.Add(10 * time.Second))
+	assert.Equal(t, pressure.Critical, w.Level(), "a fresh measurement counts again")
+	assert.Equal(t, []componentstatus.Status{componentstatus.StatusRecoverableError, componentstatus.StatusOK}, host.statuses())
 }
 
 func TestMissingExporterIsReported(t *testing.T) {
 	fc := &fakeCollector{sizes: map[string]float64{"otlp_grpc/backend|traces": 1}}
 	w, _ := newTestWatcher(t, fc)
+	core, logs := observer.New(zap.WarnLevel)
+	w.logger = zap.New(core)
+	assert.False(t, w.status(time.Now()).Queues[0].Reporting, "nothing measured yet")
 	w.measure(time.Now())
+	warned := logs.FilterField(zap.String("exporter", "otlp_http/vendor")).All()
+	require.Len(t, warned, 1, "missing from the very first measurement: warned")
+	assert.Contains(t, warned[0].Message, "reports no queue")
 	st := w.status(time.Now())
 	assert.True(t, st.Queues[0].Reporting)
 	assert.False(t, st.Queues[1].Reporting, "otlp_http/vendor reports no queue")

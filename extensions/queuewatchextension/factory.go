@@ -25,6 +25,7 @@ func createDefaultConfig() component.Config {
 		Levels:          Levels{Elevated: 0.5, High: 0.7, Critical: 0.9},
 		Hysteresis:      0.1,
 		HoldTime:        10 * time.Second,
+		StaleAfter:      30 * time.Second,
 		SLO:             SLO{Target: 0.5, Objective: 0.99, Window: 5 * time.Minute},
 		History:         10 * time.Minute,
 		Status:          status,

@@ -64,7 +64,7 @@ func (w *watcher) status(now time.Time) Status {
 		Levels:     w.cfg.Levels,
 	}
 	for _, e := range w.cfg.Exporters {
-		st.Queues = append(st.Queues, QueueStatus{Exporter: e, Fill: w.last.Fill[e], Reporting: !w.missing[e]})
+		st.Queues = append(st.Queues, QueueStatus{Exporter: e, Fill: w.last.Fill[e], Reporting: w.measured && !w.missing[e]})
 	}
 	c := w.ring.compliance(w.cfg.SLO.Window, w.cfg.SLO.Target, now)
 	st.SLO = SLOStatus{FillTarget: w.cfg.SLO.Target, Objective: w.cfg.SLO.Objective, Window: w.cfg.SLO.Window.String(),

@@ -30,6 +30,7 @@ type TelemetryBuilder struct {
 	QueuewatchQueueFill      metric.Float64Gauge
 	QueuewatchScrapeFailures metric.Int64Counter
 	QueuewatchSloCompliance  metric.Float64Gauge
+	QueuewatchStaleDecays    metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -75,7 +76,7 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.QueuewatchScrapeFailures, err = builder.meter.Int64Counter(
 		"otelcol_queuewatch_scrape_failures",
-		metric.WithDescription("Failed reads of the collector's own metrics endpoint; while they fail, the level does not change. [Development]"),
+		metric.WithDescription("Failed reads of the collector's own metrics endpoint; while they fail the level holds, for stale_after, then falls one step per interval. [Development]"),
 		metric.WithUnit("{failures}"),
 	)
 	errs = errors.Join(errs, err)
@@ -83,6 +84,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_queuewatch_slo_compliance",
 		metric.WithDescription("Share of the SLO window's measurements in which every watched queue was below the fill target. [Development]"),
 		metric.WithUnit("1"),
+	)
+	errs = errors.Join(errs, err)
+	builder.QueuewatchStaleDecays, err = builder.meter.Int64Counter(
+		"otelcol_queuewatch_stale_decays",
+		metric.WithDescription("Steps the level fell because its measurement was older than stale_after. [Development]"),
+		metric.WithUnit("{steps}"),
 	)
 	errs = errors.Join(errs, err)
 	return &builder, errs

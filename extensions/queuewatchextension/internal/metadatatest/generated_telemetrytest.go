@@ -52,7 +52,7 @@ func AssertEqualQueuewatchQueueFill(t *testing.T, tt *componenttest.Telemetry, d
 func AssertEqualQueuewatchScrapeFailures(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_queuewatch_scrape_failures",
-		Description: "Failed reads of the collector's own metrics endpoint; while they fail, the level does not change. [Development]",
+		Description: "Failed reads of the collector's own metrics endpoint; while they fail the level holds, for stale_after, then falls one step per interval. [Development]",
 		Unit:        "{failures}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -75,6 +75,22 @@ func AssertEqualQueuewatchSloCompliance(t *testing.T, tt *componenttest.Telemetr
 		},
 	}
 	got, err := tt.GetMetric("otelcol_queuewatch_slo_compliance")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
+func AssertEqualQueuewatchStaleDecays(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_queuewatch_stale_decays",
+		Description: "Steps the level fell because its measurement was older than stale_after. [Development]",
+		Unit:        "{steps}",
+		Data: metricdata.Sum[int64]{
+			Temporality: metricdata.CumulativeTemporality,
+			IsMonotonic: true,
+			DataPoints:  dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_queuewatch_stale_decays")
 	require.NoError(t, err)
 	metricdatatest.AssertEqual(t, want, got, opts...)
 }

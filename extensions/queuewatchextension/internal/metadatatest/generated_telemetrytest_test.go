@@ -23,6 +23,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.QueuewatchQueueFill.Record(context.Background(), 1)
 	tb.QueuewatchScrapeFailures.Add(context.Background(), 1)
 	tb.QueuewatchSloCompliance.Record(context.Background(), 1)
+	tb.QueuewatchStaleDecays.Add(context.Background(), 1)
 	AssertEqualQueuewatchLevel(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -34,6 +35,9 @@ func TestSetupTelemetry(t *testing.T) {
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualQueuewatchSloCompliance(t, testTel,
 		[]metricdata.DataPoint[float64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualQueuewatchStaleDecays(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
 	require.NoError(t, testTel.Shutdown(context.Background()))
