@@ -69,6 +69,10 @@ type series struct {
 	// unlinked are the samples that name a span whose local root is not
 	// known yet.
 	unlinked []*profile.Sample
+	// linked and lost count the samples labelled with their root and those
+	// that go out without it; they are recorded once the push succeeds, so
+	// a retried push does not count twice.
+	linked, lost int64
 }
 
 func newLinker(set exporter.Settings, cfg *Config) (*linker, error) {
@@ -153,6 +157,12 @@ func (l *linker) pushProfiles(ctx context.Context, pd pprofile.Profiles) error {
 		err := l.pusher.push(ctx, req)
 		switch {
 		case err == nil:
+			if s.linked > 0 {
+				l.tb.ExporterProfilelinkSamplesLinked.Add(ctx, s.linked)
+			}
+			if s.lost > 0 {
+				l.tb.ExporterProfilelinkSamplesUnlinked.Add(ctx, s.lost)
+			}
 		case errors.Is(err, errRejected):
 			rejected++
 			rejectErr = err
@@ -421,7 +431,6 @@ func (l *linker) linkAll(ctx context.Context, batch []*series) error {
 func (l *linker) link(batch []*series) bool {
 	now := l.now().UnixNano()
 	complete := true
-	var linked int64
 	for _, s := range batch {
 		rest := s.unlinked[:0]
 		for _, smp := range s.unlinked {
@@ -438,25 +447,18 @@ func (l *linker) link(batch []*series) bool {
 			if l.cfg.SpanNameLabel {
 				smp.Label[pprofconv.LabelSpanName] = []string{labelValue(rootName)}
 			}
-			linked++
+			s.linked++
 		}
 		s.unlinked = rest
 		complete = complete && len(rest) == 0
 	}
-	if linked > 0 {
-		l.tb.ExporterProfilelinkSamplesLinked.Add(context.Background(), linked)
-	}
 	return complete
 }
 
-// countUnlinked counts the samples that go out without their root span.
-func (l *linker) countUnlinked(ctx context.Context, batch []*series) {
-	var n int64
+// countUnlinked notes the samples that go out without their root span.
+func (l *linker) countUnlinked(_ context.Context, batch []*series) {
 	for _, s := range batch {
-		n += int64(len(s.unlinked))
+		s.lost += int64(len(s.unlinked))
 		s.unlinked = nil
-	}
-	if n > 0 {
-		l.tb.ExporterProfilelinkSamplesUnlinked.Add(ctx, n)
 	}
 }

@@ -290,6 +290,8 @@ func TestOutageRetriesUntilDelivered(t *testing.T) {
 	}
 	assert.Len(t, seen, 20, "every profile once")
 	assert.Zero(t, sumValue(t, pr.tel, "otelcol_exporter_profilelink_profiles_dropped"))
+	assert.Equal(t, int64(20*2), sumValue(t, pr.tel, "otelcol_exporter_profilelink_samples_linked"),
+		"linked samples counted once per delivered profile, not per retry")
 }
 
 // TestRejectedIsPermanent: what Pyroscope refuses for good (here a profile

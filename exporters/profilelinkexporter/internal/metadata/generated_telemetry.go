@@ -83,13 +83,13 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	errs = errors.Join(errs, err)
 	builder.ExporterProfilelinkSamplesLinked, err = builder.meter.Int64Counter(
 		"otelcol_exporter_profilelink_samples_linked",
-		metric.WithDescription("Profile samples labelled with their trace's local root span. [Development]"),
+		metric.WithDescription("Profile samples delivered to Pyroscope labelled with their trace's local root span. [Development]"),
 		metric.WithUnit("{samples}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ExporterProfilelinkSamplesUnlinked, err = builder.meter.Int64Counter(
 		"otelcol_exporter_profilelink_samples_unlinked",
-		metric.WithDescription("Profile samples that named a span which did not arrive within link_wait; sent without root span labels. [Development]"),
+		metric.WithDescription("Profile samples delivered to Pyroscope without their root span, because the span they named did not arrive within link_wait. [Development]"),
 		metric.WithUnit("{samples}"),
 	)
 	errs = errors.Join(errs, err)

@@ -70,7 +70,7 @@ func AssertEqualExporterProfilelinkSampleLabelsRemoved(t *testing.T, tt *compone
 func AssertEqualExporterProfilelinkSamplesLinked(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_profilelink_samples_linked",
-		Description: "Profile samples labelled with their trace's local root span. [Development]",
+		Description: "Profile samples delivered to Pyroscope labelled with their trace's local root span. [Development]",
 		Unit:        "{samples}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
@@ -86,7 +86,7 @@ func AssertEqualExporterProfilelinkSamplesLinked(t *testing.T, tt *componenttest
 func AssertEqualExporterProfilelinkSamplesUnlinked(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_exporter_profilelink_samples_unlinked",
-		Description: "Profile samples that named a span which did not arrive within link_wait; sent without root span labels. [Development]",
+		Description: "Profile samples delivered to Pyroscope without their root span, because the span they named did not arrive within link_wait. [Development]",
 		Unit:        "{samples}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,
