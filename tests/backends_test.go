@@ -13,7 +13,6 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -266,48 +265,13 @@ func (es *esStandIn) snapshot() ([]esDoc, []string) {
 }
 
 // prometheusServer runs Debian's Prometheus with its remote-write receiver on
-// a loopback port and a temporary data directory.
+// a loopback port and a temporary data directory (prometheusProcess).
 func prometheusServer(t *testing.T) string {
 	t.Helper()
-	bin, err := exec.LookPath("prometheus")
-	if err != nil {
-		if os.Getenv("FABRIC_BIN") != "" {
-			t.Fatalf("prometheus is not installed: `make test` installs it (apt-get install -y prometheus)")
-		}
+	if _, err := exec.LookPath("prometheus"); err != nil && os.Getenv("FABRIC_BIN") == "" {
 		t.Skip("prometheus is not installed")
 	}
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "prometheus.yml")
-	require.NoError(t, os.WriteFile(cfg, []byte("global:\n  scrape_interval: 1m\n"), 0o600))
-	addr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
-	cmd := exec.Command(bin,
-		"--config.file="+cfg,
-		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
-		"--web.enable-remote-write-receiver",
-		"--log.level=warn")
-	out := &syncBuffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	require.NoError(t, cmd.Start())
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("prometheus output:\n%s", out.String())
-		}
-	})
-	base := "http://" + addr
-	require.Eventually(t, func() bool {
-		resp, err := http.Get(base + "/-/ready")
-		if err != nil {
-			return false
-		}
-		resp.Body.Close()
-		return resp.StatusCode == http.StatusOK
-	}, 60*time.Second, 200*time.Millisecond, "prometheus not ready:\n%s", out.String())
-	return base
+	return newPrometheusProcess(t).url()
 }
 
 // promSeries returns the label sets of the series matching a selector.
