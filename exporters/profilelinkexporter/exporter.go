@@ -144,6 +144,10 @@ func (l *linker) pushProfiles(ctx context.Context, pd pprofile.Profiles) error {
 	var retryErr, rejectErr error
 	rejected := 0
 	for _, s := range batch {
+		if retryErr != nil {
+			retry = append(retry, s) // Pyroscope cannot take them now: do not try each
+			continue
+		}
 		l.sanitizeSampleLabels(s)
 		var buf bytes.Buffer
 		if err := s.prof.Write(&buf); err != nil {
