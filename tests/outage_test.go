@@ -321,7 +321,7 @@ func countingElasticsearch(logs, traces *seqCounter) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("X-Elastic-Product", "Elasticsearch")
 		w.Header().Set("Content-Type", "application/json")
-		if !(r.Method == http.MethodPost && strings.HasSuffix(r.URL.Path, "/_bulk")) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/_bulk") {
 			fmt.Fprint(w, `{"name":"stand-in","cluster_name":"fabric","version":{"number":"8.17.0","build_flavor":"default"},"tagline":"You Know, for Search"}`)
 			return
 		}
