@@ -32,6 +32,37 @@ type Instance interface {
 	ProcessProfiles(context.Context, pprofile.Profiles) (pprofile.Profiles, error)
 }
 
+// Binder is implemented by an Instance that keeps per-pipeline state, such
+// as its telemetry built from each pipeline's own settings, so that its
+// counters carry that pipeline's otelcol.pipeline.id and otelcol.signal
+// rather than those of the pipeline that happened to create the instance.
+// Bind is called once per pipeline; what it returns is handed to every
+// Process call of that pipeline through the context (Bound).
+type Binder interface {
+	Bind(processor.Settings) (any, error)
+}
+
+type boundKey struct{}
+
+// Bound returns what the instance's Bind returned for the pipeline a
+// Process call comes from, or nil (a direct call, or no Binder).
+func Bound(ctx context.Context) any {
+	return ctx.Value(boundKey{})
+}
+
+// bind returns the context decoration for one pipeline.
+func bind(inst Instance, set processor.Settings) (func(context.Context) context.Context, error) {
+	b, ok := inst.(Binder)
+	if !ok {
+		return func(ctx context.Context) context.Context { return ctx }, nil
+	}
+	v, err := b.Bind(set)
+	if err != nil {
+		return nil, err
+	}
+	return func(ctx context.Context) context.Context { return context.WithValue(ctx, boundKey{}, v) }, nil
+}
+
 // Factory creates processors of every signal around one Instance per
 // configuration. The collector passes the same *C to every pipeline of a
 // component ID (contrib's shared receivers rely on the same).
@@ -61,7 +92,14 @@ func (f *Factory[C, I]) Traces(ctx context.Context, set processor.Settings, cfg 
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewTraces(ctx, set, cfg, next, c.Value.ProcessTraces,
+	b, err := bind(c.Value, set)
+	if err != nil {
+		return nil, err
+	}
+	process := func(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+		return c.Value.ProcessTraces(b(ctx), td)
+	}
+	return processorhelper.NewTraces(ctx, set, cfg, next, process,
 		processorhelper.WithCapabilities(f.Capabilities), processorhelper.WithStart(c.Start), processorhelper.WithShutdown(c.Shutdown))
 }
 
@@ -71,7 +109,14 @@ func (f *Factory[C, I]) Metrics(ctx context.Context, set processor.Settings, cfg
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewMetrics(ctx, set, cfg, next, c.Value.ProcessMetrics,
+	b, err := bind(c.Value, set)
+	if err != nil {
+		return nil, err
+	}
+	process := func(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
+		return c.Value.ProcessMetrics(b(ctx), md)
+	}
+	return processorhelper.NewMetrics(ctx, set, cfg, next, process,
 		processorhelper.WithCapabilities(f.Capabilities), processorhelper.WithStart(c.Start), processorhelper.WithShutdown(c.Shutdown))
 }
 
@@ -81,7 +126,12 @@ func (f *Factory[C, I]) Logs(ctx context.Context, set processor.Settings, cfg co
 	if err != nil {
 		return nil, err
 	}
-	return processorhelper.NewLogs(ctx, set, cfg, next, c.Value.ProcessLogs,
+	b, err := bind(c.Value, set)
+	if err != nil {
+		return nil, err
+	}
+	process := func(ctx context.Context, ld plog.Logs) (plog.Logs, error) { return c.Value.ProcessLogs(b(ctx), ld) }
+	return processorhelper.NewLogs(ctx, set, cfg, next, process,
 		processorhelper.WithCapabilities(f.Capabilities), processorhelper.WithStart(c.Start), processorhelper.WithShutdown(c.Shutdown))
 }
 
@@ -91,6 +141,13 @@ func (f *Factory[C, I]) Profiles(ctx context.Context, set processor.Settings, cf
 	if err != nil {
 		return nil, err
 	}
-	return xprocessorhelper.NewProfiles(ctx, set, cfg, next, c.Value.ProcessProfiles,
+	b, err := bind(c.Value, set)
+	if err != nil {
+		return nil, err
+	}
+	process := func(ctx context.Context, pd pprofile.Profiles) (pprofile.Profiles, error) {
+		return c.Value.ProcessProfiles(b(ctx), pd)
+	}
+	return xprocessorhelper.NewProfiles(ctx, set, cfg, next, process,
 		xprocessorhelper.WithCapabilities(f.Capabilities), xprocessorhelper.WithStart(c.Start), xprocessorhelper.WithShutdown(c.Shutdown))
 }

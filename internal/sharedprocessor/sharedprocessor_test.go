@@ -95,3 +95,53 @@ func TestOneInstanceForEverySignal(t *testing.T) {
 	assert.False(t, ok, "released after the last shutdown")
 	require.NoError(t, other.Shutdown(ctx))
 }
+
+// binding is a shared instance with per-pipeline state: Bind returns a
+// value per pipeline (its telemetry, in the real processors), and each
+// Process call sees its own pipeline's value.
+type binding struct {
+	counting
+	bound []string
+	seen  []any
+}
+
+func (b *binding) Bind(set processor.Settings) (any, error) {
+	b.bound = append(b.bound, set.ID.String())
+	return set.ID.String(), nil
+}
+
+func (b *binding) ProcessTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
+	b.seen = append(b.seen, Bound(ctx))
+	return td, nil
+}
+
+func (b *binding) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
+	b.seen = append(b.seen, Bound(ctx))
+	return md, nil
+}
+
+// TestBindPerPipeline: each pipeline's Process calls carry what Bind
+// returned for that pipeline's settings, not the first pipeline's: the
+// instance's counters then carry each pipeline's own otelcol.pipeline.id
+// and otelcol.signal.
+func TestBindPerPipeline(t *testing.T) {
+	f := Factory[config, *binding]{New: func(processor.Settings, *config) (*binding, error) { return &binding{}, nil }}
+	ctx := context.Background()
+	cfg := &config{name: "a"}
+	typ := component.MustNewType("test")
+	tracesSet := processortest.NewNopSettings(typ)
+	tracesSet.ID = component.MustNewIDWithName("test", "in-traces")
+	metricsSet := processortest.NewNopSettings(typ)
+	metricsSet.ID = component.MustNewIDWithName("test", "in-metrics")
+	tp, err := f.Traces(ctx, tracesSet, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	mp, err := f.Metrics(ctx, metricsSet, cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, mp.ConsumeMetrics(ctx, pmetric.NewMetrics()))
+	require.NoError(t, tp.ConsumeTraces(ctx, ptrace.NewTraces()))
+	inst, ok := f.Get(cfg)
+	require.True(t, ok)
+	assert.Equal(t, []string{"test/in-traces", "test/in-metrics"}, inst.bound)
+	assert.Equal(t, []any{"test/in-metrics", "test/in-traces"}, inst.seen)
+	assert.Nil(t, Bound(ctx), "a direct call has nothing bound")
+}

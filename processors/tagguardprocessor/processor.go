@@ -3,6 +3,7 @@ package tagguardprocessor // import "github.com/otelcol-fabric/otelcol-fabric/pr
 import (
 	"context"
 	"fmt"
+	"sync"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fabric/otelcol-fabric/internal/attrmatch"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/sharedprocessor"
 	"github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor/internal/metadata"
 )
 
@@ -56,6 +58,8 @@ type guard struct {
 	series   *seriesTracker // nil: no series limit
 	report   *reporter
 	tb       *metadata.TelemetryBuilder
+	boundMu  sync.Mutex
+	bound    []*metadata.TelemetryBuilder // one per pipeline (Bind)
 
 	droppedAttrs [numSignals][numScopes]metric.AddOption
 	cappedAttrs  [numSignals]metric.AddOption
@@ -116,7 +120,35 @@ func (g *guard) Start(context.Context, component.Host) error {
 func (g *guard) Shutdown(context.Context) error {
 	g.report.stop()
 	g.tb.Shutdown()
+	g.boundMu.Lock()
+	defer g.boundMu.Unlock()
+	for _, tb := range g.bound {
+		tb.Shutdown()
+	}
+	g.bound = nil
 	return nil
+}
+
+// Bind gives a pipeline its own telemetry, built from its settings, so that
+// its counters carry its pipeline and signal (sharedprocessor.Binder).
+func (g *guard) Bind(set processor.Settings) (any, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("tagguard: telemetry: %w", err)
+	}
+	g.boundMu.Lock()
+	defer g.boundMu.Unlock()
+	g.bound = append(g.bound, tb)
+	return tb, nil
+}
+
+// telemetry is the calling pipeline's telemetry (the instance's own for a
+// direct call).
+func (g *guard) telemetry(ctx context.Context) *metadata.TelemetryBuilder {
+	if tb, ok := sharedprocessor.Bound(ctx).(*metadata.TelemetryBuilder); ok {
+		return tb
+	}
+	return g.tb
 }
 
 // batch accumulates one call's counts, recorded once at the end.
@@ -129,23 +161,24 @@ type batch struct {
 }
 
 func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
+	tb := g.telemetry(ctx)
 	for sc := range numScopes {
 		if n := b.dropped[sc]; n > 0 {
-			g.tb.ProcessorTagguardAttributesDropped.Add(ctx, n, g.droppedAttrs[sig][sc])
+			tb.ProcessorTagguardAttributesDropped.Add(ctx, n, g.droppedAttrs[sig][sc])
 		}
 	}
 	if b.capped > 0 {
-		g.tb.ProcessorTagguardValuesCapped.Add(ctx, b.capped, g.cappedAttrs[sig])
+		tb.ProcessorTagguardValuesCapped.Add(ctx, b.capped, g.cappedAttrs[sig])
 	}
 	if b.folded > 0 {
-		g.tb.ProcessorTagguardDatapointsFolded.Add(ctx, b.folded, g.modeAttrs)
+		tb.ProcessorTagguardDatapointsFolded.Add(ctx, b.folded, g.modeAttrs)
 	}
 	if g.series != nil && sig == sigMetrics {
 		// processMetrics holds the tracker's lock until it returns.
-		g.tb.ProcessorTagguardSeriesTracked.Record(ctx, g.series.total)
+		tb.ProcessorTagguardSeriesTracked.Record(ctx, g.series.total)
 		if n := g.series.untracked; n > 0 {
 			g.series.untracked = 0
-			g.tb.ProcessorTagguardMetricsUntracked.Add(ctx, n)
+			tb.ProcessorTagguardMetricsUntracked.Add(ctx, n)
 		}
 	}
 	g.report.merge(&b.off)

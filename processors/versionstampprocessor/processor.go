@@ -3,6 +3,7 @@ package versionstampprocessor // import "github.com/otelcol-fabric/otelcol-fabri
 import (
 	"context"
 	"fmt"
+	"sync"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -16,6 +17,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/otelcol-fabric/otelcol-fabric/internal/buildinfo"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/sharedprocessor"
 	"github.com/otelcol-fabric/otelcol-fabric/processors/versionstampprocessor/internal/metadata"
 )
 
@@ -72,6 +74,8 @@ type stamper struct {
 
 	watcher   *catalogWatcher
 	telemetry *metadata.TelemetryBuilder
+	boundMu   sync.Mutex
+	bound     []*metadata.TelemetryBuilder // one per pipeline (Bind)
 	// Attribute sets for telemetry, built once, as ready option slices: a
 	// single option passed to the variadic Add would allocate its slice on
 	// every call, once per field of every batch.
@@ -157,6 +161,12 @@ func (s *stamper) Shutdown(ctx context.Context) error {
 		}
 	}
 	s.telemetry.Shutdown()
+	s.boundMu.Lock()
+	for _, tb := range s.bound {
+		tb.Shutdown()
+	}
+	s.bound = nil
+	s.boundMu.Unlock()
 	return nil
 }
 
@@ -169,18 +179,37 @@ func (s *stamper) recordLoad(ok bool, entries int) {
 	s.telemetry.ProcessorVersionstampCatalogEntries.Record(context.Background(), int64(entries))
 }
 
+// Bind gives a pipeline its own telemetry, built from its settings, so that
+// its counters carry its pipeline and signal (sharedprocessor.Binder).
+// Catalog loads stay on the instance's telemetry: they are not a
+// pipeline's.
+func (s *stamper) Bind(set processor.Settings) (any, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("versionstamp: telemetry: %w", err)
+	}
+	s.boundMu.Lock()
+	defer s.boundMu.Unlock()
+	s.bound = append(s.bound, tb)
+	return tb, nil
+}
+
 func (s *stamper) record(ctx context.Context, c *counts) {
+	tb := s.telemetry
+	if bound, ok := sharedprocessor.Bound(ctx).(*metadata.TelemetryBuilder); ok {
+		tb = bound
+	}
 	for f := range numFields {
 		for o := range numOrigins {
 			if n := c.values[f][o]; n > 0 {
-				s.telemetry.ProcessorVersionstampValues.Add(ctx, n, s.valueAttrs[f][o]...)
+				tb.ProcessorVersionstampValues.Add(ctx, n, s.valueAttrs[f][o]...)
 			}
 			if n := c.invalid[f][o]; n > 0 {
-				s.telemetry.ProcessorVersionstampValuesInvalid.Add(ctx, n, s.valueAttrs[f][o]...)
+				tb.ProcessorVersionstampValuesInvalid.Add(ctx, n, s.valueAttrs[f][o]...)
 			}
 		}
 		if n := c.missing[f]; n > 0 {
-			s.telemetry.ProcessorVersionstampValuesMissing.Add(ctx, n, s.missingAttrs[f]...)
+			tb.ProcessorVersionstampValuesMissing.Add(ctx, n, s.missingAttrs[f]...)
 		}
 	}
 }
