@@ -2,11 +2,15 @@ package pyroscopereceiver
 
 import (
 	"bytes"
+	"compress/gzip"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"testing"
 
 	"go.opentelemetry.io/collector/pdata/pprofile"
+
+	"github.com/otelcol-fabric/otelcol-fabric/internal/pprofconv"
 )
 
 // FuzzDecode runs arbitrary names, formats and bodies through the ingest
@@ -18,6 +22,12 @@ func FuzzDecode(f *testing.F) {
 	f.Add("app{env=prod}", "pprof", buf.Bytes())
 	f.Add("legacy.cpu", "lines", []byte("main;a;b 3\nmain 1\n"))
 	f.Add("x{a=b,c=d}", "", []byte{0x1f, 0x8b, 0x08})
+	var bomb bytes.Buffer // inflates past max_decompressed_size
+	zw := gzip.NewWriter(&bomb)
+	_, _ = zw.Write(make([]byte, 8<<20))
+	_ = zw.Close()
+	f.Add("bomb", "pprof", bomb.Bytes())
+	f.Add("bomb", "lines", bomb.Bytes())
 	r := &pyroscopeReceiver{cfg: createDefaultConfig().(*Config)}
 	f.Fuzz(func(t *testing.T, name, format string, body []byte) {
 		req := httptest.NewRequest(http.MethodPost, "/ingest", bytes.NewReader(body))
@@ -32,6 +42,20 @@ func FuzzDecode(f *testing.F) {
 		pd := toProfiles(in, p)
 		if _, err := (&pprofile.ProtoMarshaler{}).MarshalProfiles(pd); err != nil {
 			t.Fatalf("marshal: %v", err)
+		}
+		// And back to pprof, as the profilelink exporter converts it.
+		for _, rp := range pd.ResourceProfiles().All() {
+			for _, sp := range rp.ScopeProfiles().All() {
+				for _, prof := range sp.Profiles().All() {
+					back, err := pprofconv.ToPprof(pd.Dictionary(), prof)
+					if err != nil {
+						t.Fatalf("ToPprof of a converted profile: %v", err)
+					}
+					if err := back.Write(io.Discard); err != nil {
+						t.Fatalf("write: %v", err)
+					}
+				}
+			}
 		}
 	})
 }
