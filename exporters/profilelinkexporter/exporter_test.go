@@ -469,3 +469,28 @@ func TestProxyStatusErrors(t *testing.T) {
 		assert.Equal(t, tc.permanent, consumererror.IsPermanent(err), "HTTP %d: %v", tc.status, err)
 	}
 }
+
+// TestPushHeaders: tenant and credentials reach Pyroscope as headers.
+func TestPushHeaders(t *testing.T) {
+	for _, tc := range []struct {
+		mod  func(*Config)
+		want string
+	}{
+		{func(c *Config) { c.BasicAuth = BasicAuth{Username: "u", Password: "p"} }, "Basic dTpw"},
+		{func(c *Config) { c.BearerToken = "tok" }, "Bearer tok"},
+	} {
+		var auth, tenant string
+		srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			auth, tenant = r.Header.Get("Authorization"), r.Header.Get("X-Scope-OrgID")
+			w.Header().Set("Content-Type", "application/proto")
+		}))
+		cfg := createDefaultConfig().(*Config)
+		cfg.Endpoint = srv.URL
+		cfg.TenantID = "team-a"
+		tc.mod(cfg)
+		_ = newPusher(srv.Client(), cfg).push(context.Background(), &pushv1.PushRequest{})
+		srv.Close()
+		assert.Equal(t, tc.want, auth)
+		assert.Equal(t, "team-a", tenant)
+	}
+}

@@ -2,6 +2,7 @@ package profilelinkexporter // import "github.com/otelcol-fabric/otelcol-fabric/
 
 import (
 	"context"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"net/http"
@@ -55,8 +56,7 @@ func (p *pusher) push(ctx context.Context, msg *pushv1.PushRequest) error {
 	}
 	switch {
 	case p.user != "":
-		r := http.Request{Header: req.Header()}
-		r.SetBasicAuth(p.user, p.password)
+		req.Header().Set("Authorization", "Basic "+base64.StdEncoding.EncodeToString([]byte(p.user+":"+p.password)))
 	case p.bearer != "":
 		req.Header().Set("Authorization", "Bearer "+p.bearer)
 	}

@@ -138,14 +138,13 @@ func TestDictDeduplicates(t *testing.T) {
 
 func TestToPprofRejectsBadIndices(t *testing.T) {
 	pd := pprofile.NewProfiles()
-	dict := NewDict(pd)
+	NewDict(pd) // the zero entry of every table: the stack below is index 1
 	p := pd.ResourceProfiles().AppendEmpty().ScopeProfiles().AppendEmpty().Profiles().AppendEmpty()
 	st := pd.Dictionary().StackTable().AppendEmpty()
 	st.LocationIndices().Append(42) // no such location
 	s := p.Samples().AppendEmpty()
 	s.SetStackIndex(1)
 	s.Values().Append(1)
-	_ = dict
 	_, err := ToPprof(pd.Dictionary(), p)
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "location index 42 out of range")
