@@ -159,6 +159,10 @@ func (sh shape) metrics() pmetric.Metrics {
 			dp := dps.AppendEmpty()
 			_ = dp.Attributes().FromRaw(sh.itemAttrs)
 			dp.Attributes().PutInt("i", int64(r*benchItems+i))
+			// Series stay distinct after the allow list (as in a real
+			// batch: one point per series); BenchmarkCollapse measures
+			// the merge of series that do not.
+			dp.Attributes().PutStr("http.route", fmt.Sprintf("/cart/%d", r*benchItems+i))
 			dp.SetIntValue(int64(i))
 		}
 	}

@@ -83,9 +83,10 @@ type MetricsLimits struct {
 	// points of streams past it are passed through without a series limit and
 	// counted (otelcol_processor_tagguard_metrics_untracked).
 	MaxMetrics int `mapstructure:"max_metrics"`
-	// MaxFoldedSeries bounds, per metric, the cumulative series whose last
-	// value is remembered so that folding them preserves totals.
-	MaxFoldedSeries int `mapstructure:"max_folded_series"`
+	// MemoryLimitMiB bounds the memory of all the metric state together:
+	// the series tracked for the cap, and the last points of folded and
+	// merged cumulative series that keep their totals right.
+	MemoryLimitMiB int `mapstructure:"memory_limit_mib"`
 }
 
 // ReportConfig configures the offenders log line.
@@ -150,16 +151,17 @@ func (cfg *Config) Validate() error {
 	if m.MaxSeriesPerMetric < 0 {
 		errs = append(errs, fmt.Errorf("metrics::max_series_per_metric: must be positive (or 0 to turn the limit off), got %d", m.MaxSeriesPerMetric))
 	}
-	if m.MaxSeriesPerMetric > 0 {
-		if m.SeriesWindow <= 0 {
-			errs = append(errs, fmt.Errorf("metrics::series_window: must be positive, got %s", m.SeriesWindow))
-		}
-		if m.MaxMetrics <= 0 {
-			errs = append(errs, fmt.Errorf("metrics::max_metrics: must be positive, got %d", m.MaxMetrics))
-		}
-		if m.MaxFoldedSeries <= 0 {
-			errs = append(errs, fmt.Errorf("metrics::max_folded_series: must be positive, got %d", m.MaxFoldedSeries))
-		}
+	// The metric state serves the series cap and the merge of series that
+	// datapoint rules or value caps collapse, so its bounds are checked even
+	// with the cap off.
+	if m.SeriesWindow <= 0 {
+		errs = append(errs, fmt.Errorf("metrics::series_window: must be positive, got %s", m.SeriesWindow))
+	}
+	if m.MaxMetrics <= 0 {
+		errs = append(errs, fmt.Errorf("metrics::max_metrics: must be positive, got %d", m.MaxMetrics))
+	}
+	if m.MemoryLimitMiB <= 0 {
+		errs = append(errs, fmt.Errorf("metrics::memory_limit_mib: must be positive, got %d", m.MemoryLimitMiB))
 	}
 
 	for _, key := range sortedKeys(cfg.MaxValuesPerKey) {

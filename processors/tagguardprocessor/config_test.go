@@ -36,7 +36,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, modeObserve, cfg.Mode)
 	assert.Equal(t, []string{"env", "service", "version", "commit", "k8s.*"}, cfg.Scopes["resource"].Allow)
 	assert.Equal(t, map[string]int{"http.route": 500}, cfg.MaxValuesPerKey)
-	assert.Equal(t, MetricsLimits{MaxSeriesPerMetric: 100, SeriesWindow: 5 * time.Minute, MaxMetrics: 500, MaxFoldedSeries: 1000}, cfg.Metrics)
+	assert.Equal(t, MetricsLimits{MaxSeriesPerMetric: 100, SeriesWindow: 5 * time.Minute, MaxMetrics: 500, MemoryLimitMiB: 16}, cfg.Metrics)
 	assert.Equal(t, ReportConfig{Interval: 30 * time.Second, Top: 3}, cfg.Report)
 	// Aliases given in the config extend the defaults.
 	assert.Equal(t, "deployment.environment.name", cfg.Aliases["env"])

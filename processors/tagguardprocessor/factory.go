@@ -46,7 +46,7 @@ func createDefaultConfig() component.Config {
 			MaxSeriesPerMetric: 2000,
 			SeriesWindow:       10 * time.Minute,
 			MaxMetrics:         10000,
-			MaxFoldedSeries:    20000,
+			MemoryLimitMiB:     64,
 		},
 		OverflowValue: "otel.overflow",
 		ValuesWindow:  10 * time.Minute,

@@ -2,6 +2,8 @@ package tagguardprocessor
 
 import (
 	"context"
+	"fmt"
+	"math"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -17,7 +19,7 @@ import (
 func fuzzGuard(t *testing.T) *guard {
 	g, err := newGuard(processortest.NewNopSettings(metadata.Type), cfgWith(blueprint, func(c *Config) {
 		c.Metrics.MaxSeriesPerMetric = 3
-		c.Metrics.MaxFoldedSeries = 4
+		c.Metrics.MemoryLimitMiB = 1
 		c.MaxValuesPerKey = map[string]int{"http.route": 2}
 	}))
 	require.NoError(t, err)
@@ -57,6 +59,11 @@ func FuzzProcessMetrics(f *testing.F) {
 	seed, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(seedMetrics())
 	require.NoError(f, err)
 	f.Add(seed)
+	for _, md := range hostileMetrics() {
+		b, err := (&pmetric.ProtoMarshaler{}).MarshalMetrics(md)
+		require.NoError(f, err)
+		f.Add(b)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		md, err := (&pmetric.ProtoUnmarshaler{}).UnmarshalMetrics(data)
 		if err != nil {
@@ -109,4 +116,67 @@ func FuzzProcessOtherSignals(f *testing.F) {
 			}
 		}
 	})
+}
+
+// hostileMetrics are the crashers and edge cases of the fold and merge
+// paths: exponential histograms with extreme scales and offsets (2^30 apart,
+// int32 limits), NaN and Inf values, empty and huge attribute maps, and
+// series that collapse when user.id is dropped.
+func hostileMetrics() []pmetric.Metrics {
+	var out []pmetric.Metrics
+	newMetric := func() (pmetric.Metrics, pmetric.Metric) {
+		md := pmetric.NewMetrics()
+		return md, md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+	}
+	for _, temporality := range []pmetric.AggregationTemporality{pmetric.AggregationTemporalityDelta, pmetric.AggregationTemporalityCumulative} {
+		md, m := newMetric()
+		h := m.SetEmptyExponentialHistogram()
+		h.SetAggregationTemporality(temporality)
+		for i, e := range []struct {
+			scale  int32
+			offset int32
+		}{{20, math.MinInt32}, {20, math.MaxInt32 - 1}, {-10, 1 << 30}, {math.MaxInt32, 0}, {math.MinInt32, -(1 << 30)}, {0, 0}} {
+			dp := h.DataPoints().AppendEmpty()
+			dp.Attributes().PutStr("user.id", fmt.Sprint(i))
+			dp.SetScale(e.scale)
+			dp.Positive().SetOffset(e.offset)
+			dp.Positive().BucketCounts().FromRaw([]uint64{1, 2, 3})
+			dp.Negative().SetOffset(-e.offset)
+			dp.Negative().BucketCounts().FromRaw([]uint64{math.MaxUint64, 1})
+			dp.SetCount(math.MaxUint64)
+			dp.SetSum(math.Inf(1))
+		}
+		out = append(out, md)
+	}
+	md, m := newMetric()
+	s := m.SetEmptySum()
+	s.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for i, v := range []float64{math.NaN(), math.Inf(1), math.Inf(-1), -0.0, math.MaxFloat64, math.SmallestNonzeroFloat64} {
+		dp := s.DataPoints().AppendEmpty()
+		dp.Attributes().PutStr("user.id", fmt.Sprint(i))
+		dp.SetDoubleValue(v)
+	}
+	out = append(out, md)
+	md, m = newMetric()
+	hist := m.SetEmptyHistogram()
+	hist.SetAggregationTemporality(pmetric.AggregationTemporalityCumulative)
+	for i := range 4 {
+		dp := hist.DataPoints().AppendEmpty()
+		dp.Attributes().PutStr("user.id", fmt.Sprint(i))
+		dp.ExplicitBounds().FromRaw([]float64{math.NaN(), math.Inf(-1), float64(i), math.Inf(1)})
+		dp.BucketCounts().FromRaw([]uint64{1, 2})
+		dp.SetMin(math.NaN())
+		dp.SetMax(math.Inf(1))
+	}
+	out = append(out, md)
+	md, m = newMetric()
+	g := m.SetEmptyGauge()
+	g.DataPoints().AppendEmpty() // no attributes at all
+	big := g.DataPoints().AppendEmpty()
+	for i := range 2000 {
+		big.Attributes().PutStr(fmt.Sprintf("k%d", i), fmt.Sprint(i))
+	}
+	big.Attributes().PutEmptyMap("nested").PutEmptySlice("s").AppendEmpty().SetEmptyBytes().FromRaw([]byte{0xff})
+	out = append(out, md)
+	return out
 }

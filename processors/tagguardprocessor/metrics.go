@@ -5,6 +5,7 @@ import (
 	"hash/maphash"
 	"math"
 	"sync"
+	"time"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
@@ -18,7 +19,6 @@ const overflowKey = "otel.metric.overflow"
 
 func (g *guard) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	b := batch{now: g.now().UnixNano()}
-	dpRules := g.matchers[sDatapoint] != nil || len(g.caps) > 0
 	t := g.series
 	if t != nil {
 		t.mu.Lock()
@@ -27,23 +27,15 @@ func (g *guard) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric
 	}
 	for _, rm := range md.ResourceMetrics().All() {
 		g.guardResource(rm.Resource(), &b)
-		var resHash uint64
-		if t != nil {
-			resHash = t.hashAttrs(rm.Resource().Attributes())
+		if t == nil {
+			continue
 		}
+		resHash := t.hashAttrs(rm.Resource().Attributes())
 		for _, sm := range rm.ScopeMetrics().All() {
-			var scopeHash uint64
-			if t != nil {
-				scopeHash = mix(maphash.String(t.seed, sm.Scope().Name()) ^ mix(maphash.String(t.seed, sm.Scope().Version())))
-			}
+			scopeHash := mix(maphash.String(t.seed, sm.Scope().Name()) ^ mix(maphash.String(t.seed, sm.Scope().Version())))
 			for _, m := range sm.Metrics().All() {
-				if dpRules {
-					g.guardDatapoints(m, &b)
-				}
-				if t != nil {
-					key := resHash + mix(scopeHash+maphash.String(t.seed, m.Name())+uint64(m.Type()))
-					b.folded += t.limit(m, key, b.now, g.observe)
-				}
+				key := resHash + mix(scopeHash+maphash.String(t.seed, m.Name())+uint64(m.Type()))
+				b.folded += t.limit(g, m, key, &b)
 			}
 		}
 	}
@@ -76,40 +68,102 @@ func (g *guard) guardDatapoints(m pmetric.Metric, b *batch) {
 	}
 }
 
-// seriesTracker bounds the distinct attribute sets per metric stream (a
-// metric name within one resource and instrumentation scope). Callers hold mu
-// for a whole batch.
+// seriesTracker holds the state of the metric paths: the series seen per
+// metric stream (a metric name within one resource and instrumentation scope)
+// for the series cap, and the cumulative state that folding and merging need.
+// All of it is bounded by one memory budget (metrics::memory_limit_mib).
+// Callers hold mu for a whole batch.
 type seriesTracker struct {
 	mu         sync.Mutex
-	maxSeries  int
+	maxSeries  int // 0: no series cap
 	window     int64
 	maxMetrics int
-	maxFolded  int
+	budget     int64 // bytes
 	seed       maphash.Seed
 
-	streams   map[uint64]*stream
-	total     int64 // series tracked over all streams
-	untracked int64 // data points not tracked since the last report
-	lastSweep int64
+	streams map[uint64]*stream
+	total   int64 // series tracked over all streams
+	// Estimated bytes held (see the cost constants): streams, series entries
+	// and running totals of merged series take at most half the budget
+	// (seriesBytes); the remembered last points of folded and merged series
+	// (pointBytes) take the rest.
+	seriesBytes int64
+	pointBytes  int64
+	untracked   int64 // data points not tracked since the last report
+	full        [numFullOutcomes]int64
+	merged      int64 // data points merged into a collapsed series, since the last report
+	lastSweep   int64
+
+	// Scratch space of one metric, reused (the lock is held).
+	ids     []ident
+	folders map[uint64]*folder
+	order   []uint64
 }
+
+// Outcomes of a full memory budget, counted per data point.
+const (
+	fullUntracked = iota // the metric stream is not tracked: no cap, no merge
+	fullFolded           // a new series went to the overflow series
+	fullForgotten        // a remembered cumulative point was forgotten to make room
+	numFullOutcomes
+)
+
+var fullOutcomeNames = [numFullOutcomes]string{"untracked", "folded", "forgotten"}
+
+// Estimated heap cost of the tracker's entries, in bytes, including map
+// overhead at average load. BenchmarkStateMemory measures the real cost per
+// entry and checks these estimates against it (see README, "Memory").
+const (
+	costStream      = 400
+	costSeries      = 88
+	costRemembered  = 360 // a foldedPoint or a mergedSeries, without buckets
+	costBucketEntry = 8
+)
 
 // stream is one metric's tracking state.
 type stream struct {
-	series    map[uint64]int64 // attribute-set hash -> last seen (Unix ns)
+	series    map[uint64]seriesEntry // identity (attribute-set hash after guarding) -> entry
 	lastSeen  int64
 	lastSweep int64
 
-	// Cumulative folding: the last point of each folded series, and the
-	// overflow series' running total.
+	// Cumulative state: the last point of each original series (attribute
+	// set as received) that is folded or merged, and the running totals of
+	// the merged identities and of the overflow series.
 	folded   map[uint64]*foldedPoint
-	accStart pcommon.Timestamp
-	acc      *accumulator
+	merged   map[uint64]*mergedSeries
+	overflow *mergedSeries
+}
+
+// seriesEntry is one identity admitted under the series cap.
+type seriesEntry struct {
+	seen int64
+	// orig is the first original series seen with this identity; another
+	// one means attribute removal collapsed two series into one identity.
+	orig      uint64
+	collapsed bool
 }
 
 type foldedPoint struct {
 	seen  int64
 	start pcommon.Timestamp
 	last  accumulator
+	cost  int64
+}
+
+// mergedSeries is the running total of a cumulative series made of several
+// (a collapsed identity, or the overflow series).
+type mergedSeries struct {
+	seen   int64
+	start  pcommon.Timestamp
+	lastTS pcommon.Timestamp
+	acc    accumulator
+	cost   int64
+}
+
+// ident is one data point's identities within a metric.
+type ident struct {
+	orig, id uint64
+	admitted bool
 }
 
 func newSeriesTracker(cfg MetricsLimits) *seriesTracker {
@@ -117,11 +171,23 @@ func newSeriesTracker(cfg MetricsLimits) *seriesTracker {
 		maxSeries:  cfg.MaxSeriesPerMetric,
 		window:     int64(cfg.SeriesWindow),
 		maxMetrics: cfg.MaxMetrics,
-		maxFolded:  cfg.MaxFoldedSeries,
+		budget:     int64(cfg.MemoryLimitMiB) << 20,
 		seed:       maphash.MakeSeed(),
 		streams:    map[uint64]*stream{},
+		folders:    map[uint64]*folder{},
 	}
 }
+
+func accCost(a *accumulator) int64 {
+	return costRemembered + costBucketEntry*int64(len(a.bounds)+len(a.buckets)+len(a.pos.counts)+len(a.neg.counts))
+}
+
+// seriesRoom reports whether a stream or series entry of this cost fits in
+// the half of the budget that entries may take.
+func (t *seriesTracker) seriesRoom(cost int64) bool { return t.seriesBytes+cost <= t.budget/2 }
+
+// usedBytes is the estimated memory held.
+func (t *seriesTracker) usedBytes() int64 { return t.seriesBytes + t.pointBytes }
 
 // maybeSweep forgets streams and series that stopped reporting, at most a few
 // times per window.
@@ -132,26 +198,52 @@ func (t *seriesTracker) maybeSweep(now int64) {
 	t.lastSweep = now
 	for key, st := range t.streams {
 		if now-st.lastSeen > t.window {
-			t.total -= int64(len(st.series))
-			delete(t.streams, key)
+			t.dropStream(key, st)
 			continue
 		}
 		t.sweepStream(st, now)
 	}
 }
 
+func (t *seriesTracker) dropStream(key uint64, st *stream) {
+	t.total -= int64(len(st.series))
+	t.seriesBytes -= costStream + costSeries*int64(len(st.series))
+	for _, f := range st.folded {
+		t.pointBytes -= f.cost
+	}
+	for _, ms := range st.merged {
+		t.seriesBytes -= ms.cost
+	}
+	if st.overflow != nil {
+		t.seriesBytes -= st.overflow.cost
+	}
+	delete(t.streams, key)
+}
+
 func (t *seriesTracker) sweepStream(st *stream, now int64) {
 	st.lastSweep = now
-	for h, seen := range st.series {
-		if now-seen > t.window {
+	for h, e := range st.series {
+		if now-e.seen > t.window {
 			delete(st.series, h)
 			t.total--
+			t.seriesBytes -= costSeries
 		}
 	}
 	for h, f := range st.folded {
 		if now-f.seen > t.window {
 			delete(st.folded, h)
+			t.pointBytes -= f.cost
 		}
+	}
+	for h, ms := range st.merged {
+		if now-ms.seen > t.window {
+			delete(st.merged, h)
+			t.seriesBytes -= ms.cost
+		}
+	}
+	if st.overflow != nil && now-st.overflow.seen > t.window {
+		t.seriesBytes -= st.overflow.cost
+		st.overflow = nil
 	}
 }
 
@@ -161,33 +253,51 @@ func (t *seriesTracker) stream(key uint64, now int64) *stream {
 		if len(t.streams) >= t.maxMetrics {
 			return nil
 		}
-		st = &stream{series: map[uint64]int64{}}
+		if !t.seriesRoom(costStream) {
+			return nil
+		}
+		st = &stream{series: map[uint64]seriesEntry{}}
 		t.streams[key] = st
+		t.seriesBytes += costStream
+		t.makeRoom(st, 0, false)
 	}
 	st.lastSeen = now
 	return st
 }
 
-// admit reports whether the series may pass as itself, registering it while
-// the stream has room.
-func (t *seriesTracker) admit(st *stream, h uint64, now int64) bool {
-	if seen, ok := st.series[h]; ok {
-		// Refresh the last-seen time only when it is noticeably old: a map
-		// write per data point would cost as much as the rest of the check.
-		if now-seen > t.window/32 {
-			st.series[h] = now
+// admit reports whether the identity id may pass as itself (or as the merge
+// of the series collapsed into it), registering it while the stream has
+// room. A second original series with the same identity marks it collapsed.
+func (t *seriesTracker) admit(st *stream, id, orig uint64, now int64) (ok, collapsed bool) {
+	if e, ok := st.series[id]; ok {
+		// Write the entry back only when something changed or its last-seen
+		// time is noticeably old: a map write per data point would cost as
+		// much as the rest of the check.
+		if e.orig != orig && !e.collapsed {
+			e.collapsed = true
+			e.seen = now
+			st.series[id] = e
+		} else if now-e.seen > t.window/32 {
+			e.seen = now
+			st.series[id] = e
 		}
-		return true
+		return true, e.collapsed
 	}
-	if len(st.series) >= t.maxSeries && now-st.lastSweep > t.window/8 {
+	if t.maxSeries > 0 && len(st.series) >= t.maxSeries && now-st.lastSweep > t.window/8 {
 		t.sweepStream(st, now)
 	}
-	if len(st.series) < t.maxSeries {
-		st.series[h] = now
-		t.total++
-		return true
+	if t.maxSeries > 0 && len(st.series) >= t.maxSeries {
+		return false, false
 	}
-	return false
+	if !t.seriesRoom(costSeries) {
+		t.full[fullFolded]++
+		return false, false
+	}
+	st.series[id] = seriesEntry{seen: now, orig: orig}
+	t.total++
+	t.seriesBytes += costSeries
+	t.makeRoom(st, 0, false)
+	return true, false
 }
 
 // hashAttrs is an order-independent hash of an attribute set; it does not
@@ -229,165 +339,420 @@ func mix(x uint64) uint64 {
 	return x
 }
 
-// limit applies the series cap to one metric and returns the number of data
-// points folded (or, observing, that would be folded).
-func (t *seriesTracker) limit(m pmetric.Metric, key uint64, now int64, observe bool) int64 {
-	st := t.stream(key, now)
+// attributed is a data point of any type.
+type attributed interface {
+	Attributes() pcommon.Map
+}
+
+// dataPoints is a data point slice of any type.
+type dataPoints[D attributed] interface {
+	Len() int
+	At(int) D
+}
+
+// identify is the first pass over one metric's data points: it applies the
+// datapoint rules and value caps to each point, and notes the point's
+// original series (attributes as received), its identity after guarding, and
+// whether that identity is admitted under the series cap. It reports whether
+// any point needs more than passing through: a point past the cap, or one
+// whose identity is collapsed (two original series became one).
+func identify[D attributed, S dataPoints[D]](g *guard, t *seriesTracker, st *stream, dps S, b *batch) bool {
+	t.ids = t.ids[:0]
+	guardPoints := g.matchers[sDatapoint] != nil || len(g.caps) > 0
+	special := false
+	for i := range dps.Len() {
+		attrs := dps.At(i).Attributes()
+		orig := t.hashAttrs(attrs)
+		id := orig
+		if guardPoints {
+			before := b.dropped[sDatapoint] + b.capped
+			g.guardMap(attrs, sDatapoint, b)
+			if !g.observe && b.dropped[sDatapoint]+b.capped != before {
+				id = t.hashAttrs(attrs)
+			}
+		}
+		ok, collapsed := t.admit(st, id, orig, b.now)
+		special = special || !ok || collapsed
+		t.ids = append(t.ids, ident{orig: orig, id: id, admitted: ok})
+	}
+	return special
+}
+
+// target is where the second pass sends a data point.
+type target int
+
+const (
+	pass       target = iota // as it is
+	toMerged                 // merged with the other series of its collapsed identity
+	toOverflow               // folded into the overflow series
+)
+
+// targetOf is where point i goes. A collapsed identity of a cumulative metric
+// needs a running total; if there is no room for a new one, its points are
+// folded into the overflow series instead (totals kept, dimension lost).
+func (t *seriesTracker) targetOf(st *stream, i int, observe, cumulative bool) (target, ident) {
+	id := t.ids[i]
+	switch {
+	case !id.admitted:
+		return toOverflow, id
+	case !observe && st.series[id.id].collapsed:
+		if cumulative && st.merged[id.id] == nil && t.folders[id.id] == nil && !t.seriesRoom(costRemembered) {
+			t.full[fullFolded]++
+			return toOverflow, id
+		}
+		return toMerged, id
+	}
+	return pass, id
+}
+
+// folderFor is the batch's folder of a collapsed identity, created with the
+// identity's attributes (taken from its first point) when first needed.
+func (t *seriesTracker) folderFor(id uint64, attrs pcommon.Map) *folder {
+	f := t.folders[id]
+	if f == nil {
+		f = &folder{attrs: pcommon.NewMap(), named: true}
+		attrs.CopyTo(f.attrs)
+		t.folders[id] = f
+		t.order = append(t.order, id)
+	}
+	return f
+}
+
+// limit applies the datapoint rules, the series cap and the merge of
+// collapsed series to one metric, and returns the number of data points
+// folded into the overflow series (or, observing, that would be folded).
+//
+// The per-type blocks below look alike on purpose: a generic version over the
+// data point slice types makes the RemoveIf closures (and what they capture)
+// escape to the heap, two allocations per metric per batch.
+func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) int64 {
+	st := t.stream(key, b.now)
 	if st == nil {
-		t.untracked += int64(pdatacount.Metric(m)) // reported by the caller
+		g.guardDatapoints(m, b)
+		n := int64(pdatacount.Metric(m))
+		t.untracked += n // reported by the caller
+		if len(t.streams) < t.maxMetrics {
+			t.full[fullUntracked] += n
+		}
 		return 0
 	}
-	var f folder
-	f.observe = observe
+	observe, now := g.observe, b.now
+	var ov folder
+	ov.observe = observe
+	clear(t.folders)
+	t.order = t.order[:0]
+	i := 0
 	switch m.Type() {
 	case pmetric.MetricTypeGauge:
 		dps := m.Gauge().DataPoints()
+		if !identify(g, t, st, dps, b) {
+			return 0
+		}
 		dps.RemoveIf(func(dp pmetric.NumberDataPoint) bool {
-			if t.admit(st, t.hashAttrs(dp.Attributes()), now) {
-				return false
+			to, _ := t.targetOf(st, i, observe, false)
+			i++
+			switch to {
+			case toOverflow:
+				ov.gauge(dp)
+				return !observe
+			case toMerged:
+				t.folderFor(t.ids[i-1].id, dp.Attributes()).gauge(dp)
+				return true
 			}
-			f.gauge(dp)
-			return !observe
+			return false
 		})
-		if f.n > 0 && !observe {
+		if observe {
+			break
+		}
+		for _, id := range t.order {
+			f := t.folders[id]
+			t.merged += f.n
 			dp := dps.AppendEmpty()
 			f.latest.MoveTo(dp)
+		}
+		if ov.n > 0 {
+			dp := dps.AppendEmpty()
+			ov.latest.MoveTo(dp)
 			dp.Attributes().Clear()
 			dp.Attributes().PutBool(overflowKey, true)
 		}
-	// The per-type blocks below look alike on purpose: a generic version over
-	// the data point slice types makes the RemoveIf closures (and the folder
-	// they capture) escape to the heap, two allocations per metric per batch.
 	case pmetric.MetricTypeSum:
 		sum := m.Sum()
 		cumulative := sum.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
+		monotonic := sum.IsMonotonic()
 		dps := sum.DataPoints()
+		if !identify(g, t, st, dps, b) {
+			return 0
+		}
 		dps.RemoveIf(func(dp pmetric.NumberDataPoint) bool {
-			h := t.hashAttrs(dp.Attributes())
-			if t.admit(st, h, now) {
+			to, id := t.targetOf(st, i, observe, cumulative)
+			i++
+			if to == pass {
 				return false
 			}
 			var delta accumulator
 			delta.addNumber(dp)
-			if cumulative {
-				delta = t.cumulativeDelta(st, h, dp.StartTimestamp(), delta, now, sum.IsMonotonic())
+			f := &ov
+			if to == toMerged {
+				f = t.folderFor(id.id, dp.Attributes())
+			}
+			if cumulative && !observe {
+				delta = t.cumulativeDelta(st, id.orig, dp.StartTimestamp(), delta, now, monotonic)
 			}
 			f.fold(&delta, dp.StartTimestamp(), dp.Timestamp())
 			return !observe
 		})
-		if f.n > 0 && !observe {
+		if observe {
+			break
+		}
+		for _, id := range t.order {
+			f := t.folders[id]
+			t.merged += f.n
+			ms := t.mergedOf(st, id, cumulative, now)
 			dp := dps.AppendEmpty()
-			f.result(st, cumulative).numberTo(dp)
-			f.stamp(st, cumulative, dp)
+			f.result(t, ms).numberTo(dp)
+			f.stamp(ms, dp)
+		}
+		if ov.n > 0 {
+			ms := t.overflowOf(st, cumulative, now)
+			dp := dps.AppendEmpty()
+			ov.result(t, ms).numberTo(dp)
+			ov.stamp(ms, dp)
 		}
 	case pmetric.MetricTypeHistogram:
 		hist := m.Histogram()
 		cumulative := hist.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		dps := hist.DataPoints()
+		if !identify(g, t, st, dps, b) {
+			return 0
+		}
 		dps.RemoveIf(func(dp pmetric.HistogramDataPoint) bool {
-			h := t.hashAttrs(dp.Attributes())
-			if t.admit(st, h, now) {
+			to, id := t.targetOf(st, i, observe, cumulative)
+			i++
+			if to == pass {
 				return false
 			}
 			var delta accumulator
 			delta.addHistogram(dp)
-			if cumulative {
-				delta = t.cumulativeDelta(st, h, dp.StartTimestamp(), delta, now, true)
+			f := &ov
+			if to == toMerged {
+				f = t.folderFor(id.id, dp.Attributes())
+			}
+			if cumulative && !observe {
+				delta = t.cumulativeDelta(st, id.orig, dp.StartTimestamp(), delta, now, true)
 			}
 			f.fold(&delta, dp.StartTimestamp(), dp.Timestamp())
 			return !observe
 		})
-		if f.n > 0 && !observe {
+		if observe {
+			break
+		}
+		for _, id := range t.order {
+			f := t.folders[id]
+			t.merged += f.n
+			ms := t.mergedOf(st, id, cumulative, now)
 			dp := dps.AppendEmpty()
-			f.result(st, cumulative).histogramTo(dp)
-			f.stamp(st, cumulative, dp)
+			f.result(t, ms).histogramTo(dp)
+			f.stamp(ms, dp)
+		}
+		if ov.n > 0 {
+			ms := t.overflowOf(st, cumulative, now)
+			dp := dps.AppendEmpty()
+			ov.result(t, ms).histogramTo(dp)
+			ov.stamp(ms, dp)
 		}
 	case pmetric.MetricTypeExponentialHistogram:
 		hist := m.ExponentialHistogram()
 		cumulative := hist.AggregationTemporality() == pmetric.AggregationTemporalityCumulative
 		dps := hist.DataPoints()
+		if !identify(g, t, st, dps, b) {
+			return 0
+		}
 		dps.RemoveIf(func(dp pmetric.ExponentialHistogramDataPoint) bool {
-			h := t.hashAttrs(dp.Attributes())
-			if t.admit(st, h, now) {
+			to, id := t.targetOf(st, i, observe, cumulative)
+			i++
+			if to == pass {
 				return false
 			}
 			var delta accumulator
 			delta.addExponential(dp)
-			if cumulative {
-				delta = t.cumulativeDelta(st, h, dp.StartTimestamp(), delta, now, true)
+			f := &ov
+			if to == toMerged {
+				f = t.folderFor(id.id, dp.Attributes())
+			}
+			if cumulative && !observe {
+				delta = t.cumulativeDelta(st, id.orig, dp.StartTimestamp(), delta, now, true)
 			}
 			f.fold(&delta, dp.StartTimestamp(), dp.Timestamp())
 			return !observe
 		})
-		if f.n > 0 && !observe {
+		if observe {
+			break
+		}
+		for _, id := range t.order {
+			f := t.folders[id]
+			t.merged += f.n
+			ms := t.mergedOf(st, id, cumulative, now)
 			dp := dps.AppendEmpty()
-			f.result(st, cumulative).exponentialTo(dp)
-			f.stamp(st, cumulative, dp)
+			f.result(t, ms).exponentialTo(dp)
+			f.stamp(ms, dp)
+		}
+		if ov.n > 0 {
+			ms := t.overflowOf(st, cumulative, now)
+			dp := dps.AppendEmpty()
+			ov.result(t, ms).exponentialTo(dp)
+			ov.stamp(ms, dp)
 		}
 	case pmetric.MetricTypeSummary:
-		// Summaries are cumulative; quantiles cannot be merged, so the
-		// overflow series carries count and sum only.
+		// Summaries are cumulative; quantiles cannot be merged, so merged and
+		// overflow series carry count and sum only.
 		dps := m.Summary().DataPoints()
+		if !identify(g, t, st, dps, b) {
+			return 0
+		}
 		dps.RemoveIf(func(dp pmetric.SummaryDataPoint) bool {
-			h := t.hashAttrs(dp.Attributes())
-			if t.admit(st, h, now) {
+			to, id := t.targetOf(st, i, observe, true)
+			i++
+			if to == pass {
 				return false
 			}
 			var delta accumulator
 			delta.addSummary(dp)
-			delta = t.cumulativeDelta(st, h, dp.StartTimestamp(), delta, now, true)
+			f := &ov
+			if to == toMerged {
+				f = t.folderFor(id.id, dp.Attributes())
+			}
+			if !observe {
+				delta = t.cumulativeDelta(st, id.orig, dp.StartTimestamp(), delta, now, true)
+			}
 			f.fold(&delta, dp.StartTimestamp(), dp.Timestamp())
 			return !observe
 		})
-		if f.n > 0 && !observe {
+		if observe {
+			break
+		}
+		for _, id := range t.order {
+			f := t.folders[id]
+			t.merged += f.n
 			dp := dps.AppendEmpty()
-			f.result(st, true).summaryTo(dp)
-			f.stamp(st, true, dp)
+			ms := t.mergedOf(st, id, true, now)
+			f.result(t, ms).summaryTo(dp)
+			f.stamp(ms, dp)
+		}
+		if ov.n > 0 {
+			ms := t.overflowOf(st, true, now)
+			dp := dps.AppendEmpty()
+			ov.result(t, ms).summaryTo(dp)
+			ov.stamp(ms, dp)
 		}
 	}
-	return f.n
+	return ov.n
 }
 
-// cumulativeDelta turns a folded series' cumulative point into the increase
-// since its previous point, remembering the point for next time. A series
-// seen for the first time, restarted (new start time) or reset (a monotonic
-// value went down) contributes its whole value.
-func (t *seriesTracker) cumulativeDelta(st *stream, h uint64, start pcommon.Timestamp, cur accumulator, now int64, monotonic bool) accumulator {
+// mergedOf is the running total of a collapsed identity of a cumulative
+// metric (nil for a delta metric: its merge needs no state).
+func (t *seriesTracker) mergedOf(st *stream, id uint64, cumulative bool, now int64) *mergedSeries {
+	if !cumulative {
+		return nil
+	}
+	if st.merged == nil {
+		st.merged = map[uint64]*mergedSeries{}
+	}
+	ms := st.merged[id]
+	if ms == nil {
+		ms = &mergedSeries{cost: costRemembered}
+		st.merged[id] = ms
+		t.seriesBytes += ms.cost
+		t.makeRoom(st, 0, false)
+	}
+	ms.seen = now
+	return ms
+}
+
+// overflowOf is the overflow series' running total (nil for a delta metric).
+func (t *seriesTracker) overflowOf(st *stream, cumulative bool, now int64) *mergedSeries {
+	if !cumulative {
+		return nil
+	}
+	if st.overflow == nil {
+		st.overflow = &mergedSeries{cost: costRemembered}
+		t.seriesBytes += st.overflow.cost
+		t.makeRoom(st, 0, false)
+	}
+	st.overflow.seen = now
+	return st.overflow
+}
+
+// makeRoom forgets remembered points of folded series, this stream's first
+// (but not the point of keep, being written), until the tracker is within
+// its budget again. A forgotten series that reports again has its whole
+// value counted once more (see README, "Memory"). Running totals of merged
+// and overflow series are not forgotten: they are counted with the entries,
+// in their half of the budget.
+func (t *seriesTracker) makeRoom(st *stream, keep uint64, keeping bool) {
+	if t.usedBytes() <= t.budget {
+		return
+	}
+	evict := func(s *stream) bool {
+		for h, f := range s.folded {
+			if s == st && keeping && h == keep {
+				continue
+			}
+			delete(s.folded, h)
+			t.pointBytes -= f.cost
+			t.full[fullForgotten]++
+			if t.usedBytes() <= t.budget {
+				return true
+			}
+		}
+		return false
+	}
+	if evict(st) {
+		return
+	}
+	for _, other := range t.streams {
+		if other != st && evict(other) {
+			return
+		}
+	}
+}
+
+// cumulativeDelta turns a cumulative point of the original series orig into
+// the increase since its previous point, remembering the point for next
+// time. A series seen for the first time, restarted (new start time) or reset
+// (a monotonic value went down) contributes its whole value.
+func (t *seriesTracker) cumulativeDelta(st *stream, orig uint64, start pcommon.Timestamp, cur accumulator, now int64, monotonic bool) accumulator {
 	if st.folded == nil {
 		st.folded = map[uint64]*foldedPoint{}
 	}
-	prev, ok := st.folded[h]
+	prev, ok := st.folded[orig]
 	if !ok {
-		if len(st.folded) >= t.maxFolded {
-			t.sweepStream(st, now)
-		}
-		if len(st.folded) >= t.maxFolded {
-			// Bounded memory wins: forget one series. If it reports again
-			// its whole value is counted once more (see README).
-			for k := range st.folded {
-				delete(st.folded, k)
-				break
-			}
-		}
 		prev = &foldedPoint{}
-		st.folded[h] = prev
+		st.folded[orig] = prev
 	}
 	delta := cur.clone()
 	if ok && prev.start == start && !delta.subtract(&prev.last, monotonic) {
 		delta = cur.clone() // reset: the whole value is new
 	}
 	prev.seen, prev.start, prev.last = now, start, cur.clone()
+	cost := accCost(&prev.last)
+	t.pointBytes += cost - prev.cost
+	prev.cost = cost
+	t.makeRoom(st, orig, true)
 	return delta
 }
 
-// folder collects one metric's folded points within a batch.
+// folder collects, within a batch, one metric's points bound for one merged
+// series: the overflow series, or a collapsed identity.
 type folder struct {
 	observe bool
 	n       int64
-	latest  pmetric.NumberDataPoint // gauges: the newest folded point
+	latest  pmetric.NumberDataPoint // gauges: the newest point
 	acc     accumulator
 	start   pcommon.Timestamp
 	ts      pcommon.Timestamp
+	attrs   pcommon.Map // a collapsed identity's attributes (named); unset for the overflow series
+	named   bool
 }
 
 func (f *folder) gauge(dp pmetric.NumberDataPoint) {
@@ -417,18 +782,20 @@ func (f *folder) fold(delta *accumulator, start, ts pcommon.Timestamp) {
 	}
 }
 
-// result is what the overflow point carries: the batch's folded deltas, or
-// for cumulative metrics the running total they are added to.
-func (f *folder) result(st *stream, cumulative bool) *accumulator {
-	if !cumulative {
+// result is what the merged point carries: the batch's deltas, or for
+// cumulative metrics the running total they are added to.
+func (f *folder) result(t *seriesTracker, ms *mergedSeries) *accumulator {
+	if ms == nil {
 		return &f.acc
 	}
-	if st.acc == nil {
-		st.acc = &accumulator{}
-		st.accStart = f.start
+	if ms.acc.kind == accEmpty {
+		ms.start = f.start
 	}
-	st.acc.add(&f.acc)
-	return st.acc
+	ms.acc.add(&f.acc)
+	cost := accCost(&ms.acc)
+	t.seriesBytes += cost - ms.cost
+	ms.cost = cost
+	return &ms.acc
 }
 
 type stampable interface {
@@ -437,12 +804,28 @@ type stampable interface {
 	SetTimestamp(pcommon.Timestamp)
 }
 
-func (f *folder) stamp(st *stream, cumulative bool, dp stampable) {
-	start := f.start
-	if cumulative && st.accStart != 0 {
-		start = st.accStart
+// stamp sets the merged point's times and attributes. A cumulative merged
+// series keeps its first start time, and its timestamps strictly increase
+// (by at least a millisecond, Prometheus' resolution): two batches with
+// points of the same time would otherwise give the store two different values
+// for one series and time, and it would reject one.
+func (f *folder) stamp(ms *mergedSeries, dp stampable) {
+	start, ts := f.start, f.ts
+	if ms != nil {
+		if ms.start != 0 {
+			start = ms.start
+		}
+		if ms.lastTS != 0 && ts < ms.lastTS+pcommon.Timestamp(time.Millisecond) {
+			ts = ms.lastTS + pcommon.Timestamp(time.Millisecond)
+		}
+		ms.lastTS = ts
 	}
 	dp.SetStartTimestamp(start)
-	dp.SetTimestamp(f.ts)
+	dp.SetTimestamp(ts)
+	if f.named {
+		f.attrs.CopyTo(dp.Attributes())
+		return
+	}
+	dp.Attributes().Clear()
 	dp.Attributes().PutBool(overflowKey, true)
 }

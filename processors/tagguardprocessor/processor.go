@@ -64,6 +64,7 @@ type guard struct {
 	droppedAttrs [numSignals][numScopes]metric.AddOption
 	cappedAttrs  [numSignals]metric.AddOption
 	modeAttrs    metric.AddOption
+	fullAttrs    [numFullOutcomes]metric.AddOption
 	now          func() time.Time
 }
 
@@ -96,12 +97,17 @@ func newGuard(set processor.Settings, cfg *Config) (*guard, error) {
 	for key, n := range cfg.MaxValuesPerKey {
 		g.caps[cfg.resolve(key)] = newValueCap(n, cfg.ValuesWindow)
 	}
-	if cfg.Metrics.MaxSeriesPerMetric > 0 {
+	// The tracker serves the series cap and the merge of series that the
+	// datapoint rules and value caps collapse into one.
+	if cfg.Metrics.MaxSeriesPerMetric > 0 || g.matchers[sDatapoint] != nil || len(g.caps) > 0 {
 		g.series = newSeriesTracker(cfg.Metrics)
 	}
 	g.report = newReporter(set.Logger, cfg.Report, cfg.Mode)
 	mode := attribute.String("mode", cfg.Mode)
 	g.modeAttrs = metric.WithAttributeSet(attribute.NewSet(mode))
+	for o, name := range fullOutcomeNames {
+		g.fullAttrs[o] = metric.WithAttributeSet(attribute.NewSet(attribute.String("outcome", name)))
+	}
 	for sig := range numSignals {
 		g.cappedAttrs[sig] = metric.WithAttributeSet(attribute.NewSet(mode, attribute.String("signal", signalNames[sig])))
 		for sc := range numScopes {
@@ -175,10 +181,22 @@ func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
 	}
 	if g.series != nil && sig == sigMetrics {
 		// processMetrics holds the tracker's lock until it returns.
-		tb.ProcessorTagguardSeriesTracked.Record(ctx, g.series.total)
-		if n := g.series.untracked; n > 0 {
-			g.series.untracked = 0
+		t := g.series
+		tb.ProcessorTagguardSeriesTracked.Record(ctx, t.total)
+		tb.ProcessorTagguardStateBytes.Record(ctx, t.usedBytes())
+		if n := t.untracked; n > 0 {
+			t.untracked = 0
 			tb.ProcessorTagguardMetricsUntracked.Add(ctx, n)
+		}
+		if n := t.merged; n > 0 {
+			t.merged = 0
+			tb.ProcessorTagguardDatapointsMerged.Add(ctx, n, g.modeAttrs)
+		}
+		for o, n := range t.full {
+			if n > 0 {
+				t.full[o] = 0
+				tb.ProcessorTagguardStateFull.Add(ctx, n, g.fullAttrs[o])
+			}
 		}
 	}
 	g.report.merge(&b.off)

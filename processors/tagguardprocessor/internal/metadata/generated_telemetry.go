@@ -28,8 +28,11 @@ type TelemetryBuilder struct {
 	registrations                      []metric.Registration
 	ProcessorTagguardAttributesDropped metric.Int64Counter
 	ProcessorTagguardDatapointsFolded  metric.Int64Counter
+	ProcessorTagguardDatapointsMerged  metric.Int64Counter
 	ProcessorTagguardMetricsUntracked  metric.Int64Counter
 	ProcessorTagguardSeriesTracked     metric.Int64Gauge
+	ProcessorTagguardStateBytes        metric.Int64Gauge
+	ProcessorTagguardStateFull         metric.Int64Counter
 	ProcessorTagguardValuesCapped      metric.Int64Counter
 }
 
@@ -74,6 +77,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		metric.WithUnit("{datapoints}"),
 	)
 	errs = errors.Join(errs, err)
+	builder.ProcessorTagguardDatapointsMerged, err = builder.meter.Int64Counter(
+		"otelcol_processor_tagguard_datapoints_merged",
+		metric.WithDescription("Metric data points merged into one series because the datapoint rules or value caps made their series identical (the merge of collapsed series). [Development]"),
+		metric.WithUnit("{datapoints}"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProcessorTagguardMetricsUntracked, err = builder.meter.Int64Counter(
 		"otelcol_processor_tagguard_metrics_untracked",
 		metric.WithDescription("Data points of metric streams passed through without a series limit because metrics::max_metrics streams were already tracked. [Development]"),
@@ -84,6 +93,18 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 		"otelcol_processor_tagguard_series_tracked",
 		metric.WithDescription("Metric series currently tracked against max_series_per_metric, over all metrics. [Development]"),
 		metric.WithUnit("{series}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTagguardStateBytes, err = builder.meter.Int64Gauge(
+		"otelcol_processor_tagguard_state_bytes",
+		metric.WithDescription("Estimated memory held by the metric state (series tracked, remembered cumulative points), bounded by metrics::memory_limit_mib. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTagguardStateFull, err = builder.meter.Int64Counter(
+		"otelcol_processor_tagguard_state_full",
+		metric.WithDescription("Data points handled in a degraded way because metrics::memory_limit_mib was reached. [Development]"),
+		metric.WithUnit("{datapoints}"),
 	)
 	errs = errors.Join(errs, err)
 	builder.ProcessorTagguardValuesCapped, err = builder.meter.Int64Counter(

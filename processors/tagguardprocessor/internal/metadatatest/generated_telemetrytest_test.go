@@ -21,8 +21,11 @@ func TestSetupTelemetry(t *testing.T) {
 	defer tb.Shutdown()
 	tb.ProcessorTagguardAttributesDropped.Add(context.Background(), 1)
 	tb.ProcessorTagguardDatapointsFolded.Add(context.Background(), 1)
+	tb.ProcessorTagguardDatapointsMerged.Add(context.Background(), 1)
 	tb.ProcessorTagguardMetricsUntracked.Add(context.Background(), 1)
 	tb.ProcessorTagguardSeriesTracked.Record(context.Background(), 1)
+	tb.ProcessorTagguardStateBytes.Record(context.Background(), 1)
+	tb.ProcessorTagguardStateFull.Add(context.Background(), 1)
 	tb.ProcessorTagguardValuesCapped.Add(context.Background(), 1)
 	AssertEqualProcessorTagguardAttributesDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
@@ -30,10 +33,19 @@ func TestSetupTelemetry(t *testing.T) {
 	AssertEqualProcessorTagguardDatapointsFolded(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTagguardDatapointsMerged(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTagguardMetricsUntracked(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTagguardSeriesTracked(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTagguardStateBytes(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTagguardStateFull(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTagguardValuesCapped(t, testTel,
