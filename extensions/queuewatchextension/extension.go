@@ -8,7 +8,6 @@ import (
 	"math"
 	"net/http"
 	"slices"
-	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,10 +33,6 @@ const (
 	queueCapacityMetric = "otelcol_exporter_queue_capacity"
 )
 
-// latencySamples is how many downstream call durations are kept for the
-// percentiles on the status page.
-const latencySamples = 1024
-
 type shedKey struct{ tier, signal, reason string }
 
 // watcher is the queuewatch extension.
@@ -60,8 +55,6 @@ type watcher struct {
 	lastOK     time.Time       // when the last measurement succeeded
 	failing    bool            // the last measurement failed
 	host       component.Host
-	latencies  []time.Duration
-	latencyPos int
 	shed       map[shedKey]int64
 	shedPrev   map[shedKey]int64 // shed at the previous measurement, for rates
 	shedRate   map[shedKey]float64
@@ -352,31 +345,9 @@ func (w *watcher) Level() pressure.Level { return pressure.Level(w.level.Load())
 // Fill implements pressure.Source.
 func (w *watcher) Fill() float64 { return math.Float64frombits(w.fill.Load()) }
 
-// ObserveDownstream implements pressure.Source.
-func (w *watcher) ObserveDownstream(d time.Duration) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	if len(w.latencies) < latencySamples {
-		w.latencies = append(w.latencies, d)
-		return
-	}
-	w.latencies[w.latencyPos] = d
-	w.latencyPos = (w.latencyPos + 1) % latencySamples
-}
-
 // ReportShed implements pressure.Source.
 func (w *watcher) ReportShed(tier, signal, reason string, items int) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	w.shed[shedKey{tier, signal, reason}] += int64(items)
-}
-
-// percentiles of the kept downstream latencies (caller holds mu).
-func (w *watcher) percentiles() (p50, p99 time.Duration) {
-	if len(w.latencies) == 0 {
-		return 0, 0
-	}
-	s := slices.Clone(w.latencies)
-	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
-	return s[len(s)*50/100], s[min(len(s)-1, len(s)*99/100)]
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -193,9 +194,6 @@ func populated(t *testing.T) *httptest.Server {
 	w.ReportShed("bronze", "traces", "tier_dropped", 1200)
 	w.ReportShed("silver", "logs", "below_severity", 300)
 	w.ReportShed("silver", "traces", "refused", 40)
-	for i := range 100 {
-		w.ObserveDownstream(time.Duration(i) * time.Millisecond)
-	}
 	srv := httptest.NewServer(w.statusHandler())
 	t.Cleanup(srv.Close)
 	return srv
@@ -211,9 +209,34 @@ func TestStatusJSON(t *testing.T) {
 	assert.Equal(t, "critical", st.Level)
 	assert.Len(t, st.Shedding, 3)
 	assert.Equal(t, ShedStatus{Tier: "bronze", Signal: "traces", Reason: "tier_dropped", Total: 1200}, st.Shedding[0])
-	assert.InDelta(t, 50, st.Downstream.P50Ms, 1)
-	assert.InDelta(t, 99, st.Downstream.P99Ms, 1)
 	assert.Len(t, st.History, 180)
+}
+
+// TestStatusReportsNoDownstreamLatency: the status once showed the p50/p99
+// of the backpressure processor's calls into the next consumer. In every
+// shipped pipeline that consumer is tail_sampling or batch, which only
+// enqueue, so the figure said nothing about the exporters the SLO is about,
+// and exporterhelper v0.145.0 publishes no send duration to read instead.
+// Neither the JSON nor the page may show such a figure.
+func TestStatusReportsNoDownstreamLatency(t *testing.T) {
+	srv := populated(t)
+	resp, err := http.Get(srv.URL + "/status")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var doc map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	assert.Contains(t, doc, "level")
+	_, has := doc["downstream_latency"]
+	assert.False(t, has, "the JSON status has a downstream_latency")
+
+	resp, err = http.Get(srv.URL + "/")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	page, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	assert.Contains(t, string(page), `id="slo"`)
+	assert.False(t, strings.Contains(strings.ToLower(string(page)), "downstream") || strings.Contains(string(page), "p99"),
+		"the status page shows a downstream latency")
 }
 
 // TestStatusPageInChromium loads the status page in headless Chromium

@@ -18,7 +18,6 @@ type Status struct {
 	Levels     Levels        `json:"levels"`
 	Queues     []QueueStatus `json:"queues"`
 	SLO        SLOStatus     `json:"slo"`
-	Downstream LatencyStatus `json:"downstream_latency"`
 	Shedding   []ShedStatus  `json:"shedding"`
 	History    []sample      `json:"history"`
 }
@@ -37,12 +36,6 @@ type SLOStatus struct {
 	Window     string  `json:"window"`
 	Compliance float64 `json:"compliance"`
 	Met        bool    `json:"met"`
-}
-
-// LatencyStatus are percentiles of the processors' downstream calls.
-type LatencyStatus struct {
-	P50Ms float64 `json:"p50_ms"`
-	P99Ms float64 `json:"p99_ms"`
 }
 
 // ShedStatus is what processors shed or refused for one tier, signal and reason.
@@ -69,8 +62,6 @@ func (w *watcher) status(now time.Time) Status {
 	c := w.ring.compliance(w.cfg.SLO.Window, w.cfg.SLO.Target, now)
 	st.SLO = SLOStatus{FillTarget: w.cfg.SLO.Target, Objective: w.cfg.SLO.Objective, Window: w.cfg.SLO.Window.String(),
 		Compliance: c, Met: c >= w.cfg.SLO.Objective}
-	p50, p99 := w.percentiles()
-	st.Downstream = LatencyStatus{P50Ms: float64(p50.Microseconds()) / 1000, P99Ms: float64(p99.Microseconds()) / 1000}
 	for k, n := range w.shed {
 		st.Shedding = append(st.Shedding, ShedStatus{Tier: k.tier, Signal: k.signal, Reason: k.reason, Total: n, PerSecond: w.shedRate[k]})
 	}
@@ -170,8 +161,7 @@ line{stroke-dasharray:4 3} table{border-collapse:collapse}td,th{border:1px solid
 <p>Pressure level: <span id="level" class="level {{.Level}}">{{.Level}}</span> since {{.LevelSince.Format "15:04:05"}};
 fullest queue {{printf "%.0f" (mul100 .MaxFill)}}%.</p>
 <p id="slo">SLO: queue fill below {{printf "%.0f" (mul100 .SLO.FillTarget)}}% for {{printf "%.1f" (mul100 .SLO.Objective)}}% of {{.SLO.Window}}:
-{{printf "%.2f" (mul100 .SLO.Compliance)}}% {{if .SLO.Met}}(met){{else}}(missed){{end}}.
-Downstream calls: p50 {{printf "%.1f" .Downstream.P50Ms}} ms, p99 {{printf "%.1f" .Downstream.P99Ms}} ms.</p>
+{{printf "%.2f" (mul100 .SLO.Compliance)}}% {{if .SLO.Met}}(met){{else}}(missed){{end}}.</p>
 <h2>Queues, last {{.Minutes}} minutes</h2>
 {{range .Charts}}<figure class="queue" data-exporter="{{.Exporter}}">
 <figcaption>{{.Exporter}}: {{.Fill}} full{{if not .Reporting}} (not reporting){{end}}</figcaption>

@@ -4,10 +4,7 @@
 // data by tier.
 package pressure // import "github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
 
-import (
-	"fmt"
-	"time"
-)
+import "fmt"
 
 // Level is the graded pressure on the pipeline's exporters.
 type Level int32
@@ -46,9 +43,6 @@ type Source interface {
 	// Fill is the highest fill ratio (0..1) of the watched queues at the
 	// last measurement.
 	Fill() float64
-	// ObserveDownstream records how long a call into the rest of the
-	// pipeline (towards the exporters) took.
-	ObserveDownstream(d time.Duration)
 	// ReportShed records items a processor shed or refused, for the status
 	// page: tier, signal, and the reason (a fixed word such as
 	// "tier_dropped", "below_severity", "refused").

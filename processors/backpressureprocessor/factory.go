@@ -6,9 +6,6 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/consumer"
-	"go.opentelemetry.io/collector/pdata/plog"
-	"go.opentelemetry.io/collector/pdata/pmetric"
-	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/processor"
 	"go.opentelemetry.io/collector/processor/processorhelper"
 
@@ -46,21 +43,12 @@ func createDefaultConfig() component.Config {
 	}
 }
 
-// The rest of the pipeline is wrapped so that the time each downstream call
-// takes is reported to queuewatch.
-
 func createTraces(ctx context.Context, set processor.Settings, cfg component.Config, next consumer.Traces) (processor.Traces, error) {
 	s, err := newShedder(set, cfg.(*Config))
 	if err != nil {
 		return nil, err
 	}
-	timed, _ := consumer.NewTraces(func(ctx context.Context, td ptrace.Traces) error {
-		start := time.Now()
-		err := next.ConsumeTraces(ctx, td)
-		s.src.ObserveDownstream(time.Since(start))
-		return err
-	}, consumer.WithCapabilities(next.Capabilities()))
-	return processorhelper.NewTraces(ctx, set, cfg, timed, s.processTraces,
+	return processorhelper.NewTraces(ctx, set, cfg, next, s.processTraces,
 		processorhelper.WithCapabilities(processorCapabilities),
 		processorhelper.WithStart(s.start), processorhelper.WithShutdown(s.shutdown))
 }
@@ -70,13 +58,7 @@ func createMetrics(ctx context.Context, set processor.Settings, cfg component.Co
 	if err != nil {
 		return nil, err
 	}
-	timed, _ := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
-		start := time.Now()
-		err := next.ConsumeMetrics(ctx, md)
-		s.src.ObserveDownstream(time.Since(start))
-		return err
-	}, consumer.WithCapabilities(next.Capabilities()))
-	return processorhelper.NewMetrics(ctx, set, cfg, timed, s.processMetrics,
+	return processorhelper.NewMetrics(ctx, set, cfg, next, s.processMetrics,
 		processorhelper.WithCapabilities(processorCapabilities),
 		processorhelper.WithStart(s.start), processorhelper.WithShutdown(s.shutdown))
 }
@@ -86,13 +68,7 @@ func createLogs(ctx context.Context, set processor.Settings, cfg component.Confi
 	if err != nil {
 		return nil, err
 	}
-	timed, _ := consumer.NewLogs(func(ctx context.Context, ld plog.Logs) error {
-		start := time.Now()
-		err := next.ConsumeLogs(ctx, ld)
-		s.src.ObserveDownstream(time.Since(start))
-		return err
-	}, consumer.WithCapabilities(next.Capabilities()))
-	return processorhelper.NewLogs(ctx, set, cfg, timed, s.processLogs,
+	return processorhelper.NewLogs(ctx, set, cfg, next, s.processLogs,
 		processorhelper.WithCapabilities(processorCapabilities),
 		processorhelper.WithStart(s.start), processorhelper.WithShutdown(s.shutdown))
 }
