@@ -77,9 +77,20 @@ type sender struct {
 	refusals []time.Time // when a 503 came back
 	bodies   []string    // what the refusals said
 	gaveUp   int
+	// err is why the sender stopped early (a failed request, an answer
+	// that is neither success nor a retryable refusal). run runs on its
+	// own goroutine, where require must not be called: the test checks
+	// err after the senders stopped.
+	err error
 }
 
-func (s *sender) run(ctx context.Context, t *testing.T, url string, wg *sync.WaitGroup) {
+func (s *sender) fail(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.err = err
+}
+
+func (s *sender) run(ctx context.Context, url string, wg *sync.WaitGroup) {
 	defer wg.Done()
 	tick := time.NewTicker(s.interval)
 	defer tick.Stop()
@@ -100,7 +111,10 @@ func (s *sender) run(ctx context.Context, t *testing.T, url string, wg *sync.Wai
 		deadline := time.Now().Add(30 * time.Second)
 		for {
 			resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(body))
-			require.NoError(t, err)
+			if err != nil {
+				s.fail(fmt.Errorf("%s: %w", s.tier, err))
+				return
+			}
 			msg, _ := io.ReadAll(resp.Body)
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
@@ -111,8 +125,10 @@ func (s *sender) run(ctx context.Context, t *testing.T, url string, wg *sync.Wai
 				s.mu.Unlock()
 				break
 			}
-			require.Contains(t, []int{http.StatusServiceUnavailable, http.StatusTooManyRequests}, resp.StatusCode,
-				"%s: a refusal must be retryable: %d %s", s.tier, resp.StatusCode, msg)
+			if resp.StatusCode != http.StatusServiceUnavailable && resp.StatusCode != http.StatusTooManyRequests {
+				s.fail(fmt.Errorf("%s: a refusal must be retryable (503 or 429), got %d %s", s.tier, resp.StatusCode, msg))
+				return
+			}
 			s.mu.Lock()
 			s.refusals = append(s.refusals, time.Now())
 			s.bodies = append(s.bodies, string(msg))
@@ -264,7 +280,7 @@ func TestOverloadShedsByTier(t *testing.T) {
 	go levels.poll(pollCtx, "http://"+status+"/status", &pollWG)
 	for _, s := range senders {
 		wg.Add(1)
-		go s.run(ctx, t, "http://"+col.HTTP+"/v1/traces", &wg)
+		go s.run(ctx, "http://"+col.HTTP+"/v1/traces", &wg)
 	}
 
 	time.Sleep(10 * time.Second)
@@ -273,6 +289,9 @@ func TestOverloadShedsByTier(t *testing.T) {
 	time.Sleep(3 * time.Second)
 	stop()
 	wg.Wait()
+	for _, s := range senders {
+		require.NoError(t, s.err, "sender %s", s.tier)
+	}
 
 	// Back to ok: each level steps down after hold_time (1s) once the queue drained.
 	require.Eventually(t, func() bool {
@@ -296,9 +315,9 @@ func TestOverloadShedsByTier(t *testing.T) {
 
 	// Everything queued reaches the backend.
 	metrics := ""
-	require.Eventually(t, func() bool {
-		metrics = scrape(t, col)
-		return metricSum(metrics, "otelcol_exporter_queue_size", "") == 0
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		metrics = scrape(c, col)
+		assert.Zero(c, metricSum(metrics, "otelcol_exporter_queue_size", ""))
 	}, 20*time.Second, 100*time.Millisecond, "the exporter queue did not drain")
 
 	assert.Zero(t, metricSum(metrics, "otelcol_exporter_enqueue_failed_spans_total", ""), "no span dropped for a full queue")
