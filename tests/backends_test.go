@@ -275,7 +275,7 @@ func prometheusServer(t *testing.T) string {
 }
 
 // promSeries returns the label sets of the series matching a selector.
-func promSeries(t *testing.T, base, selector string) []map[string]string {
+func promSeries(t testingT, base, selector string) []map[string]string {
 	t.Helper()
 	resp, err := http.Get(base + "/api/v1/series?match[]=" + url.QueryEscape(selector))
 	require.NoError(t, err)

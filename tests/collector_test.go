@@ -21,6 +21,14 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
+// testingT is what the helpers that read the collector's outputs need: a
+// *testing.T, or the *assert.CollectT of an EventuallyWithT condition, which
+// runs on a goroutine of its own where require must not fail the test.
+type testingT interface {
+	require.TestingT
+	Helper()
+}
+
 // repoRoot is the repository root: `go test` runs a package's tests in the
 // package's directory, tests/. (runtime.Caller would not do: the Makefile
 // builds with -trimpath.)

@@ -105,7 +105,9 @@ func TestGatewayFanOut(t *testing.T) {
 	}, 60*time.Second, 200*time.Millisecond, "Tempo did not receive the sampled traces")
 	assert.Contains(t, tempoSpans, "checkout error")
 	assert.Contains(t, tempoSpans, "payments gold")
-	time.Sleep(2 * time.Second) // one more decision period: the plain trace must not follow
+	// The plain trace must not follow: wait until tail_sampling has decided
+	// it (the one trace here no policy samples), instead of a decision period.
+	waitForMetric(t, col, "otelcol_processor_tail_sampling_global_count_traces_sampled", `decision="not_sampled"`, 1)
 	traces, _, _, _ := tempo.snapshot()
 	assert.NotContains(t, spansOf(traces, run), "search plain", "tail sampling at 0% drops the plain bronze trace")
 	errSpan := tempoSpans["checkout error"]
@@ -184,9 +186,9 @@ func TestGatewayFanOut(t *testing.T) {
 
 	// Prometheus: the series, with the correlation keys as labels.
 	var series []map[string]string
-	require.Eventually(t, func() bool {
-		series = promSeries(t, prom, `{__name__="gw_requests_total", service_instance_id="`+run+`"}`)
-		return len(series) > 0
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		series = promSeries(c, prom, `{__name__="gw_requests_total", service_instance_id="`+run+`"}`)
+		assert.NotEmpty(c, series)
 	}, 60*time.Second, 500*time.Millisecond, "Prometheus has no gw_requests_total series of this run")
 	for _, s := range series {
 		assert.Equal(t, "checkout", s["job"])

@@ -79,10 +79,10 @@ func TestProfilesLinkedToTraces(t *testing.T) {
 	root.End()
 	require.NoError(t, tp.ForceFlush(ctx))
 	require.NoError(t, prof.Stop())
-	received := func() float64 {
+	received := func(t testingT) float64 {
 		return metricSum(scrape(t, col), "otelcol_receiver_pyroscope_requests_total", `outcome="accepted"`)
 	}
-	require.Eventually(t, func() bool { return received() > 0 }, 20*time.Second, 100*time.Millisecond)
+	require.EventuallyWithT(t, func(c *assert.CollectT) { assert.Positive(c, received(c)) }, 20*time.Second, 100*time.Millisecond)
 	// The pushes fail against the outage and are retried from the queue.
 	require.Eventually(t, func() bool { return stand.Refused() >= 3 }, 10*time.Second, 50*time.Millisecond,
 		"the exporter retries against the outage")
@@ -97,7 +97,7 @@ func TestProfilesLinkedToTraces(t *testing.T) {
 		}
 		return false
 	}, 30*time.Second, 100*time.Millisecond, "no profile sample linked to the trace reached Pyroscope")
-	uploads := int(received())
+	uploads := int(received(t))
 	// Every sample of every accepted upload reaches Pyroscope (a sample type
 	// no sample had a value for is not sent: an upload at Stop may have none).
 	accepted := int(metricSum(scrape(t, col), "otelcol_receiver_pyroscope_samples_total", ""))

@@ -172,7 +172,7 @@ func sendLogs(ctx context.Context, t *testing.T, protocol string, col *collector
 }
 
 // readJSONLines calls fn with each line of an OTLP/JSON lines file.
-func readJSONLines(t *testing.T, path string, fn func(line []byte)) {
+func readJSONLines(t testingT, path string, fn func(line []byte)) {
 	t.Helper()
 	f, err := os.Open(path)
 	require.NoError(t, err)
@@ -339,23 +339,22 @@ func TestLocalProfiles(t *testing.T) {
 	path := filepath.Join(col.DataDir, "profiles.jsonl")
 	var u pprofile.JSONUnmarshaler
 	var samples int
-	require.Eventually(t, func() bool {
-		if _, err := os.Stat(path); err != nil {
-			return false
-		}
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		_, err := os.Stat(path)
+		require.NoError(c, err)
 		samples = 0
-		readJSONLines(t, path, func(line []byte) {
+		readJSONLines(c, path, func(line []byte) {
 			pd, err := u.UnmarshalProfiles(line)
-			require.NoError(t, err)
+			require.NoError(c, err)
 			for _, rp := range pd.ResourceProfiles().All() {
 				attrs := rp.Resource().Attributes()
-				assert.Equal(t, "checkout", mustStr(attrs, "service.name"))
-				assert.Equal(t, "v2.0.1", mustStr(attrs, "service.version"))
-				assert.Equal(t, "dev", mustStr(attrs, "deployment.environment.name"))
+				assert.Equal(c, "checkout", mustStr(attrs, "service.name"))
+				assert.Equal(c, "v2.0.1", mustStr(attrs, "service.version"))
+				assert.Equal(c, "dev", mustStr(attrs, "deployment.environment.name"))
 			}
 			samples += pd.SampleCount()
 		})
-		return samples > 0
+		assert.Positive(c, samples)
 	}, 20*time.Second, 200*time.Millisecond, "no profile in %s", path)
 	require.Equal(t, 0, col.terminate())
 	t.Logf("%d samples in %s", samples, path)

@@ -217,15 +217,12 @@ func waitForStamped(t *testing.T, col *collector, round string, cases []stampCas
 	t.Helper()
 	signals := []string{"traces", "metrics", "logs"}
 	var got map[string]map[string]pcommon.Map
-	require.Eventually(t, func() bool {
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
 		got = map[string]map[string]pcommon.Map{}
 		for _, sig := range signals {
-			got[sig] = readStampedResources(t, filepath.Join(col.DataDir, sig+".jsonl"), sig, round)
-			if len(got[sig]) < len(cases) {
-				return false
-			}
+			got[sig] = readStampedResources(c, filepath.Join(col.DataDir, sig+".jsonl"), sig, round)
+			require.GreaterOrEqual(c, len(got[sig]), len(cases), "%s: cases of round %s", sig, round)
 		}
-		return true
 	}, 30*time.Second, 200*time.Millisecond, "round %s did not reach every output file", round)
 
 	for _, sig := range signals {
@@ -249,7 +246,7 @@ func waitForStamped(t *testing.T, col *collector, round string, cases []stampCas
 
 // readStampedResources returns the resources of one round in a signal's file,
 // by test case.
-func readStampedResources(t *testing.T, path, signal, round string) map[string]pcommon.Map {
+func readStampedResources(t testingT, path, signal, round string) map[string]pcommon.Map {
 	out := map[string]pcommon.Map{}
 	if _, err := os.Stat(path); err != nil {
 		return out
@@ -286,7 +283,7 @@ func readStampedResources(t *testing.T, path, signal, round string) map[string]p
 	return out
 }
 
-func scrape(t *testing.T, col *collector) string {
+func scrape(t testingT, col *collector) string {
 	t.Helper()
 	resp, err := http.Get("http://" + col.Metrics + "/metrics")
 	require.NoError(t, err)
@@ -302,13 +299,12 @@ func waitForMetric(t *testing.T, col *collector, prefix, label string, min float
 	t.Helper()
 	re := regexp.MustCompile(`(?m)^` + regexp.QuoteMeta(prefix) + `[^}]*` + regexp.QuoteMeta(label) + `[^}]*\} (\S+)$`)
 	var last string
-	require.Eventually(t, func() bool {
-		last = scrape(t, col)
+	require.EventuallyWithT(t, func(c *assert.CollectT) {
+		last = scrape(c, col)
 		m := re.FindStringSubmatch(last)
-		if m == nil {
-			return false
-		}
+		require.NotNil(c, m, "no %s...%s line", prefix, label)
 		v, err := strconv.ParseFloat(m[1], 64)
-		return err == nil && v >= min
+		require.NoError(c, err)
+		assert.GreaterOrEqual(c, v, min)
 	}, 40*time.Second, 250*time.Millisecond, "no %s...%s >= %v in the collector's metrics", prefix, label, min)
 }

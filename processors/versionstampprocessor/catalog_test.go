@@ -106,7 +106,9 @@ func TestCatalogReload(t *testing.T) {
 	require.NoError(t, p.Start(context.Background(), componenttest.NewNopHost()))
 	defer func() { require.NoError(t, p.Shutdown(context.Background())) }()
 
-	versionNow := func() string {
+	// versionNow takes the assert.CollectT of an EventuallyWithT condition,
+	// which runs on its own goroutine, or t.
+	versionNow := func(t require.TestingT) string {
 		td := ptrace.NewTraces()
 		td.ResourceSpans().AppendEmpty().Resource().Attributes().PutStr("service.name", "checkout")
 		require.NoError(t, p.ConsumeTraces(context.Background(), td))
@@ -114,20 +116,20 @@ func TestCatalogReload(t *testing.T) {
 		v, _ := all[len(all)-1].ResourceSpans().At(0).Resource().Attributes().Get("service.version")
 		return v.Str()
 	}
-	assert.Equal(t, "1.0.0", versionNow())
+	assert.Equal(t, "1.0.0", versionNow(t))
 
 	write("services:\n  - service: checkout\n    version: 1.1.0\n")
-	assert.Eventually(t, func() bool { return versionNow() == "1.1.0" }, 5*time.Second, 10*time.Millisecond, "change picked up")
+	assert.EventuallyWithT(t, func(c *assert.CollectT) { assert.Equal(c, "1.1.0", versionNow(c)) }, 5*time.Second, 10*time.Millisecond, "change picked up")
 
 	write("services:\n  - service: checkout\n    version: [broken\n")
 	assert.Eventually(t, func() bool { return logs.FilterMessageSnippet("reload failed").Len() == 1 }, 5*time.Second, 10*time.Millisecond)
-	assert.Equal(t, "1.1.0", versionNow(), "a corrupt file keeps the last good catalog")
+	assert.Equal(t, "1.1.0", versionNow(t), "a corrupt file keeps the last good catalog")
 	failure := logs.FilterMessageSnippet("reload failed").All()[0]
 	assert.Contains(t, failure.ContextMap()["error"], path)
 	assert.Contains(t, failure.ContextMap()["error"], "line 2: did not find expected")
 
 	write("services:\n  - service: checkout\n    version: 1.2.0\n")
-	assert.Eventually(t, func() bool { return versionNow() == "1.2.0" }, 5*time.Second, 10*time.Millisecond, "fixed file picked up")
+	assert.EventuallyWithT(t, func(c *assert.CollectT) { assert.Equal(c, "1.2.0", versionNow(c)) }, 5*time.Second, 10*time.Millisecond, "fixed file picked up")
 	assert.Equal(t, 1, logs.FilterMessageSnippet("reload failed").Len(), "a failure is logged once, not on every tick")
 
 	metadatatest.AssertEqualProcessorVersionstampCatalogLoads(t, tel, []metricdata.DataPoint[int64]{
