@@ -280,7 +280,8 @@ func TestOutageRetriesUntilDelivered(t *testing.T) {
 		return sumValue(t, pr.tel, "otelcol_exporter_profilelink_profiles_dropped") == 0 && standIn.Requests() == 0
 	},
 		time.Second, 10*time.Millisecond)
-	time.Sleep(200 * time.Millisecond) // retries against the 503s
+	require.Eventually(t, func() bool { return standIn.Refused() > 20 }, 5*time.Second, 10*time.Millisecond,
+		"more 503s than profiles: the queued profiles are retried against the outage")
 	assert.Empty(t, standIn.Profiles())
 	standIn.Down.Store(false)
 	require.Eventually(t, func() bool { return len(standIn.Profiles()) == 20 }, 10*time.Second, 20*time.Millisecond)
@@ -290,7 +291,11 @@ func TestOutageRetriesUntilDelivered(t *testing.T) {
 	}
 	assert.Len(t, seen, 20, "every profile once")
 	assert.Zero(t, sumValue(t, pr.tel, "otelcol_exporter_profilelink_profiles_dropped"))
-	assert.Equal(t, int64(20*2), sumValue(t, pr.tel, "otelcol_exporter_profilelink_samples_linked"),
+	// The stand-in records a profile before it answers, and the exporter
+	// counts after the answer: wait for the last pushes to return. Counting
+	// per attempt would be past 40 by now (more 503s than profiles above),
+	// and a counter does not go back.
+	assert.Eventually(t, func() bool { return sumValue(t, pr.tel, "otelcol_exporter_profilelink_samples_linked") == 20*2 }, 5*time.Second, 10*time.Millisecond,
 		"linked samples counted once per delivered profile, not per retry")
 }
 
