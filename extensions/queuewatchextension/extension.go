@@ -63,6 +63,11 @@ type watcher struct {
 	server *http.Server
 	stop   chan struct{}
 	done   sync.WaitGroup
+
+	// tickChan lets tests run a measurement of the loop on demand, as
+	// tail_sampling's tests drive its ticker: the loop measures, then
+	// closes the channel it received. Nil outside tests.
+	tickChan chan chan struct{}
 }
 
 var _ pressure.Source = (*watcher)(nil)
@@ -147,6 +152,9 @@ func (w *watcher) loop(stop <-chan struct{}) {
 			return
 		case now := <-t.C:
 			w.measure(now)
+		case done := <-w.tickChan:
+			w.measure(time.Now())
+			close(done)
 		}
 	}
 }

@@ -285,6 +285,37 @@ func TestStatusPageInChromium(t *testing.T) {
 	assert.Greater(t, fi.Size(), int64(5000), "the screenshot has content")
 }
 
+// manualTicks replaces the loop's ticker, as tail_sampling's tests do: the
+// interval is an hour, and tick runs one measurement of the loop and
+// returns when it is done.
+func manualTicks(w *watcher) (tick func()) {
+	w.cfg.Interval = time.Hour
+	w.tickChan = make(chan chan struct{})
+	return func() {
+		done := make(chan struct{})
+		w.tickChan <- done
+		<-done
+	}
+}
+
+// TestLoopMeasures: the running extension measures on each tick of its
+// loop and publishes the level, and stops with Shutdown.
+func TestLoopMeasures(t *testing.T) {
+	fc := &fakeCollector{sizes: map[string]float64{"otlp_grpc/backend|traces": 96, "otlp_http/vendor|logs": 10}}
+	w, _ := newTestWatcher(t, fc)
+	tick := manualTicks(w)
+	require.NoError(t, w.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, w.Shutdown(context.Background())) })
+	assert.Equal(t, pressure.OK, w.Level(), "nothing measured before the first tick")
+	tick()
+	assert.Equal(t, pressure.Critical, w.Level())
+	assert.InDelta(t, 0.96, w.Fill(), 1e-9)
+	fc.set("otlp_grpc/backend|traces", 0)
+	tick()
+	assert.Equal(t, pressure.High, w.Level(), "one step down per measurement (hold_time 0)")
+	assert.InDelta(t, 0.1, w.Fill(), 1e-9)
+}
+
 // TestShutdownDuringMeasurement: Shutdown while a measurement is under way
 // returns promptly (a loop that re-read the stop channel after Shutdown reset
 // it blocked forever, and the collector ignored SIGTERM).
@@ -299,13 +330,15 @@ func TestShutdownDuringMeasurement(t *testing.T) {
 	defer srv.Close()
 	cfg := createDefaultConfig().(*Config)
 	cfg.MetricsEndpoint = srv.URL
-	cfg.Interval = 20 * time.Millisecond
 	cfg.Exporters = []string{"otlp_grpc/backend"}
 	cfg.Status.NetAddr.Endpoint = ""
 	w, err := newWatcher(extensiontest.NewNopSettings(metadata.Type), cfg)
 	require.NoError(t, err)
+	tick := manualTicks(w)
 	for range 5 {
 		require.NoError(t, w.Start(context.Background(), componenttest.NewNopHost()))
+		ticked := make(chan struct{})
+		go func() { tick(); close(ticked) }()
 		<-inScrape // a measurement is in flight
 		done := make(chan error, 1)
 		go func() { done <- w.Shutdown(context.Background()) }()
@@ -315,6 +348,7 @@ func TestShutdownDuringMeasurement(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Shutdown did not return while a measurement was in flight")
 		}
+		<-ticked
 		w.tb, _ = metadata.NewTelemetryBuilder(componenttest.NewNopTelemetrySettings())
 	}
 }
