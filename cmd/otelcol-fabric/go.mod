@@ -444,3 +444,5 @@ require (
 )
 
 replace github.com/otelcol-fabric/otelcol-fabric => ../../
+
+replace github.com/open-telemetry/opentelemetry-collector-contrib/receiver/fluentforwardreceiver => ../../third_party/fluentforwardreceiver
