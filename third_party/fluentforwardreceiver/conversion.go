@@ -134,7 +134,7 @@ func timeFromTimestamp(ts any) (time.Time, error) {
 }
 
 func parseRecordToLogRecord(dc *msgp.Reader, lr plog.LogRecord) error {
-	tsIntf, err := dc.ReadIntf()
+	tsIntf, err := readIntf(dc, 0)
 	if err != nil {
 		return msgp.WrapError(err, "Time")
 	}
@@ -150,20 +150,19 @@ func parseRecordToLogRecord(dc *msgp.Reader, lr plog.LogRecord) error {
 	if err != nil {
 		return msgp.WrapError(err, "Record")
 	}
+	if recordLen > maxContainerLength {
+		return msgp.WrapError(limitError("record length", uint64(recordLen), maxContainerLength), "Record")
+	}
 
 	for recordLen > 0 {
 		recordLen--
-		key, err := dc.ReadString()
+		// The protocol doesn't specify this but apparently some map keys
+		// can be binary type instead of string
+		key, err := readKey(dc)
 		if err != nil {
-			// The protocol doesn't specify this but apparently some map keys
-			// can be binary type instead of string
-			keyBytes, keyBytesErr := dc.ReadBytes(nil)
-			if keyBytesErr != nil {
-				return msgp.WrapError(keyBytesErr, "Record")
-			}
-			key = string(keyBytes)
+			return msgp.WrapError(err, "Record")
 		}
-		val, err := dc.ReadIntf()
+		val, err := readIntf(dc, 0)
 		if err != nil {
 			return msgp.WrapError(err, "Record", key)
 		}
@@ -201,7 +200,7 @@ func (melr *messageEventLogRecord) DecodeMsg(dc *msgp.Reader) error {
 		return msgp.ArrayError{Wanted: 3, Got: arrLen}
 	}
 
-	tag, err := dc.ReadString()
+	tag, err := readString(dc, maxTagLength)
 	if err != nil {
 		return msgp.WrapError(err, "Tag")
 	}
@@ -227,15 +226,18 @@ func parseOptions(dc *msgp.Reader) (optionsMap, error) {
 	if err != nil {
 		return nil, msgp.WrapError(err, "Option")
 	}
-	out := make(optionsMap, optionLen)
+	if optionLen > maxContainerLength {
+		return nil, msgp.WrapError(limitError("option length", uint64(optionLen), maxContainerLength), "Option")
+	}
+	out := make(optionsMap, min(optionLen, preallocLimit))
 
 	for optionLen > 0 {
 		optionLen--
-		key, err := dc.ReadString()
+		key, err := readString(dc, maxStringLength)
 		if err != nil {
 			return nil, msgp.WrapError(err, "Option")
 		}
-		val, err := dc.ReadIntf()
+		val, err := readIntf(dc, 0)
 		if err != nil {
 			return nil, msgp.WrapError(err, "Option", key)
 		}
@@ -264,7 +266,7 @@ func (fe *forwardEventLogRecords) DecodeMsg(dc *msgp.Reader) error {
 		return msgp.ArrayError{Wanted: 2, Got: arrLen}
 	}
 
-	tag, err := dc.ReadString()
+	tag, err := readString(dc, maxTagLength)
 	if err != nil {
 		return msgp.WrapError(err, "Tag")
 	}
@@ -274,7 +276,11 @@ func (fe *forwardEventLogRecords) DecodeMsg(dc *msgp.Reader) error {
 		return msgp.WrapError(err, "Record")
 	}
 
-	fe.EnsureCapacity(int(entryLen))
+	if entryLen > maxEntries {
+		return msgp.WrapError(limitError("entry count", uint64(entryLen), maxEntries), "Record")
+	}
+
+	fe.EnsureCapacity(int(min(entryLen, preallocLimit)))
 	for i := 0; i < int(entryLen); i++ {
 		lr := fe.AppendEmpty()
 
@@ -326,7 +332,7 @@ func (pfe *packedForwardEventLogRecords) DecodeMsg(dc *msgp.Reader) error {
 		return msgp.ArrayError{Wanted: 2, Got: arrLen}
 	}
 
-	tag, err := dc.ReadString()
+	tag, err := readString(dc, maxTagLength)
 	if err != nil {
 		return msgp.WrapError(err, "Tag")
 	}
@@ -345,14 +351,12 @@ func (pfe *packedForwardEventLogRecords) DecodeMsg(dc *msgp.Reader) error {
 	var entriesRaw []byte
 	switch entriesType {
 	case msgp.StrType:
-		var entriesStr string
-		entriesStr, err = dc.ReadString()
+		entriesRaw, err = readStringBytes(dc, maxPackedForwardSize)
 		if err != nil {
 			return msgp.WrapError(err, "EntriesRaw")
 		}
-		entriesRaw = []byte(entriesStr)
 	case msgp.BinType:
-		entriesRaw, err = dc.ReadBytes(nil)
+		entriesRaw, err = readBytes(dc, maxPackedForwardSize)
 		if err != nil {
 			return msgp.WrapError(err, "EntriesRaw")
 		}
@@ -386,9 +390,10 @@ func (pfe *packedForwardEventLogRecords) parseEntries(entriesRaw []byte, isGzipp
 			return err
 		}
 		defer reader.(*gzip.Reader).Close()
+		reader = &inflateLimit{r: reader, limit: maxPackedForwardSize}
 	}
 
-	msgpReader := msgp.NewReader(reader)
+	msgpReader := boundReader(msgp.NewReader(reader))
 	// Allocate only once, since the MoveTo cleans the lr, so we can reuse.
 	lr := plog.NewLogRecord()
 	for {
@@ -398,6 +403,9 @@ func (pfe *packedForwardEventLogRecords) parseEntries(entriesRaw []byte, isGzipp
 				return nil
 			}
 			return err
+		}
+		if pfe.Len() == maxEntries {
+			return fmt.Errorf("PackedForward entries are more than this receiver's limit of %d: %w", maxEntries, msgp.ErrLimitExceeded)
 		}
 		lr.Attributes().PutStr(tagAttributeKey, tag)
 		lr.MoveTo(pfe.AppendEmpty())

@@ -93,7 +93,7 @@ func (s *server) handleConnections(ctx context.Context, listener net.Listener) {
 }
 
 func (s *server) handleConn(ctx context.Context, conn net.Conn) error {
-	reader := msgp.NewReaderSize(conn, readBufferSize)
+	reader := boundReader(msgp.NewReaderSize(conn, readBufferSize))
 
 	for {
 		mode, err := determineNextEventMode(reader.R)
@@ -177,13 +177,21 @@ func determineNextEventMode(peeker peeker) (eventMode, error) {
 			if err != nil {
 				return unknownMode, err
 			}
-			tagLen += 2 + int(binary.BigEndian.Uint16(chunk[2:]))
+			n := int(binary.BigEndian.Uint16(chunk[2:]))
+			if n > maxTagLength {
+				return unknownMode, limitError("tag length", uint64(n), maxTagLength)
+			}
+			tagLen += 2 + n
 		case 0xdb:
 			chunk, err = peeker.Peek(6)
 			if err != nil {
 				return unknownMode, err
 			}
-			tagLen += 4 + int(binary.BigEndian.Uint32(chunk[2:]))
+			n := int(binary.BigEndian.Uint32(chunk[2:]))
+			if n > maxTagLength {
+				return unknownMode, limitError("tag length", uint64(n), maxTagLength)
+			}
+			tagLen += 4 + n
 		default:
 			return unknownMode, errors.New("malformed tag field")
 		}

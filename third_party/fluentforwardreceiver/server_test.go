@@ -61,7 +61,23 @@ func TestDetermineNextEventMode(t *testing.T) {
 			nil,
 		},
 		{
+			// A str32 header on a tag within maxTagLength: msgp.AppendString
+			// only writes str32 for 64 KiB or more, which is over the limit.
 			"str32-tag",
+			func() []byte {
+				var b []byte
+
+				b = msgp.AppendArrayHeader(b, 3)
+				b = append(b, 0xdb, 0, 0, 0x04, 0)
+				b = append(b, strings.Repeat("a", 1024)...)
+				b = msgp.AppendInt(b, 5000)
+				return b
+			},
+			messageMode,
+			nil,
+		},
+		{
+			"str32-tag-over-limit",
 			func() []byte {
 				var b []byte
 
@@ -70,8 +86,20 @@ func TestDetermineNextEventMode(t *testing.T) {
 				b = msgp.AppendInt(b, 5000)
 				return b
 			},
-			messageMode,
-			nil,
+			unknownMode,
+			limitError("tag length", 66000, maxTagLength),
+		},
+		{
+			"str32-tag-declared-4GiB",
+			func() []byte {
+				var b []byte
+
+				b = msgp.AppendArrayHeader(b, 2)
+				b = append(b, 0xdb, 0xff, 0xff, 0xff, 0xff)
+				return b
+			},
+			unknownMode,
+			limitError("tag length", 0xffffffff, maxTagLength),
 		},
 		{
 			"non-string-tag",
