@@ -3,15 +3,24 @@ package tests
 import (
 	"bytes"
 	"compress/gzip"
+	"errors"
 	"fmt"
+	"io"
+	"io/fs"
+	"net"
 	"net/http"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/fluent/fluent-logger-golang/fluent"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"github.com/tinylib/msgp/msgp"
+	"go.opentelemetry.io/collector/pdata/plog"
 )
 
 // peakRSS is a process's peak resident set (VmHWM) in bytes.
@@ -74,5 +83,110 @@ func TestPyroscopeBombThroughBinary(t *testing.T) {
 	after := peakRSS(t, col.cmd.Process.Pid)
 	t.Logf("peak RSS %d MiB before, %d MiB after the two bombs", before>>20, after>>20)
 	assert.Less(t, after-before, int64(128<<20), "peak RSS grew by less than 128 MiB")
+	require.Equal(t, 0, col.terminate())
+}
+
+// fluentLogBodies reads the file exporter's logs.jsonl (one OTLP/JSON batch
+// a line) and returns the body of every record tagged tag.
+func fluentLogBodies(t *testing.T, dataDir, tag string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(dataDir, "logs.jsonl"))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	require.NoError(t, err)
+	var bodies []string
+	var u plog.JSONUnmarshaler
+	for line := range bytes.Lines(b) {
+		logs, err := u.UnmarshalLogs(line)
+		require.NoError(t, err)
+		for _, rl := range logs.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					if v, ok := lr.Attributes().Get("fluent.tag"); ok && v.Str() == tag {
+						bodies = append(bodies, lr.Body().AsString())
+					}
+				}
+			}
+		}
+	}
+	return bodies
+}
+
+// TestFluentForwardHostileThroughBinary: the 10 bytes of issue #13
+// (["tag", array32 0xffffffff]) and variants sent to a fluentforward port:
+// each connection is closed, the process stays alive and healthy with its
+// peak RSS far below what the declared lengths would take, and a real client
+// (fluent-logger-golang, EventTime timestamps, acknowledged chunks) is
+// delivered exactly afterwards. (Contrib v0.145.0 as released dies on the
+// first input with "fatal error: out of memory".)
+func TestFluentForwardHostileThroughBinary(t *testing.T) {
+	port := freePort(t)
+	col := startCollectorEnv(t, []string{fmt.Sprintf("FABRIC_FLUENTFORWARD_ENDPOINT=127.0.0.1:%d", port)},
+		"--config", "configs/local.yaml", "--config", "tests/testdata/fluentforward-overlay.yaml")
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	before := peakRSS(t, col.cmd.Process.Pid)
+
+	// 80 entries of [0, {"log": 1 MiB}], gzipped: 80 MiB inflated.
+	entry := msgp.AppendInt64(msgp.AppendArrayHeader(nil, 2), 0)
+	entry = msgp.AppendString(msgp.AppendString(msgp.AppendMapHeader(entry, 1), "log"), strings.Repeat("a", 1<<20))
+	var bomb bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&bomb, gzip.BestCompression)
+	require.NoError(t, err)
+	for range 80 {
+		_, _ = zw.Write(entry)
+	}
+	require.NoError(t, zw.Close())
+	packed := msgp.AppendString(msgp.AppendArrayHeader(nil, 3), "bomb")
+	packed = msgp.AppendBytes(packed, bomb.Bytes())
+	packed = msgp.AppendString(msgp.AppendString(msgp.AppendMapHeader(packed, 1), "compressed"), "gzip")
+
+	for _, tc := range []struct {
+		name  string
+		input []byte
+	}{
+		{"issue #13: forward entries array32 of 4Gi", []byte{0x92, 0xa3, 't', 'a', 'g', 0xdd, 0xff, 0xff, 0xff, 0xff}},
+		{"forward options map32 of 4Gi", []byte{0x93, 0xa3, 't', 'a', 'g', 0x90, 0xdf, 0xff, 0xff, 0xff, 0xff}},
+		{"record value array32 of 4Gi", []byte{0x93, 0xa3, 't', 'a', 'g', 0x00, 0x81, 0xa3, 'l', 'o', 'g', 0xdd, 0xff, 0xff, 0xff, 0xff}},
+		{"tag str32 of 4Gi", []byte{0x92, 0xdb, 0xff, 0xff, 0xff, 0xff}},
+		{"packed forward bin32 of 4Gi", []byte{0x92, 0xa3, 't', 'a', 'g', 0xc6, 0xff, 0xff, 0xff, 0xff}},
+		{fmt.Sprintf("packed forward gzip bomb: 80 MiB of entries in %d bytes", len(packed)), packed},
+	} {
+		conn, err := net.Dial("tcp", addr)
+		require.NoError(t, err, tc.name)
+		_, err = conn.Write(tc.input)
+		require.NoError(t, err, tc.name)
+		// The receiver closes the connection when it gives up on the input.
+		require.NoError(t, conn.SetReadDeadline(time.Now().Add(30*time.Second)))
+		_, _ = io.Copy(io.Discard, conn)
+		conn.Close()
+		resp, err := http.Get("http://" + col.Health + "/")
+		if err != nil {
+			select {
+			case <-col.done:
+			case <-time.After(10 * time.Second):
+			}
+			t.Fatalf("collector unreachable after %s (exited: %v): %v", tc.name, col.exitErr, err)
+		}
+		resp.Body.Close()
+		require.Equal(t, http.StatusOK, resp.StatusCode, "healthy after %s", tc.name)
+	}
+	after := peakRSS(t, col.cmd.Process.Pid)
+	t.Logf("peak RSS %d MiB before, %d MiB after the hostile inputs", before>>20, after>>20)
+	assert.Less(t, after-before, int64(256<<20), "peak RSS grew by less than 256 MiB")
+
+	logger, err := fluent.New(fluent.Config{FluentHost: "127.0.0.1", FluentPort: port, SubSecondPrecision: true, RequestAck: true})
+	require.NoError(t, err)
+	const n = 50
+	var want []string
+	for i := range n {
+		want = append(want, fmt.Sprintf("line %d", i))
+		require.NoError(t, logger.Post("fabric.test", map[string]any{"message": want[i], "i": i}))
+	}
+	require.NoError(t, logger.Close())
+	assert.Eventually(t, func() bool { return len(fluentLogBodies(t, col.DataDir, "fabric.test")) >= n },
+		30*time.Second, 200*time.Millisecond, "%d records in logs.jsonl", n)
+	assert.ElementsMatch(t, want, fluentLogBodies(t, col.DataDir, "fabric.test"), "every record exactly once")
+	assert.Empty(t, fluentLogBodies(t, col.DataDir, "bomb"), "nothing of the bomb")
 	require.Equal(t, 0, col.terminate())
 }
