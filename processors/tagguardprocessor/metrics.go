@@ -305,10 +305,15 @@ func (t *seriesTracker) admit(st *stream, id, orig uint64, now int64) (ok, colla
 func (t *seriesTracker) hashAttrs(m pcommon.Map) uint64 {
 	sum := uint64(m.Len())
 	m.Range(func(k string, v pcommon.Value) bool {
-		sum += mix(maphash.String(t.seed, k)*0x9E3779B97F4A7C15 ^ t.hashValue(v))
+		sum += t.pairHash(k, v)
 		return true
 	})
 	return sum
+}
+
+// pairHash is the hash of one attribute.
+func (t *seriesTracker) pairHash(k string, v pcommon.Value) uint64 {
+	return mix(maphash.String(t.seed, k)*0x9E3779B97F4A7C15 ^ t.hashValue(v))
 }
 
 func (t *seriesTracker) hashValue(v pcommon.Value) uint64 {
@@ -339,6 +344,49 @@ func mix(x uint64) uint64 {
 	return x
 }
 
+// guardPoint is guardMap for a data point's attributes, which also returns a
+// hash of the attributes it removed or whose value it replaced (their
+// values as received), and whether it changed anything.
+func (g *guard) guardPoint(attrs pcommon.Map, b *batch, t *seriesTracker) (removed uint64, changed bool) {
+	if g.observe {
+		g.guardMap(attrs, sDatapoint, b)
+		return 0, false
+	}
+	m := g.matchers[sDatapoint]
+	if len(g.caps) == 0 {
+		var dropped int64
+		attrs.RemoveIf(func(k string, v pcommon.Value) bool {
+			if m.Decide(m.Class(k), k) {
+				return false
+			}
+			dropped++
+			b.off.key(k)
+			removed += t.pairHash(k, v)
+			return true
+		})
+		b.dropped[sDatapoint] += dropped
+		return removed, dropped > 0
+	}
+	attrs.RemoveIf(func(k string, v pcommon.Value) bool {
+		if m != nil && !m.Keep(k) {
+			b.dropped[sDatapoint]++
+			b.off.key(k)
+			removed += t.pairHash(k, v)
+			changed = true
+			return true
+		}
+		if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
+			b.capped++
+			b.off.key(k)
+			removed += t.pairHash(k, v)
+			changed = true
+			v.SetStr(g.overflow)
+		}
+		return false
+	})
+	return removed, changed
+}
+
 // attributed is a data point of any type.
 type attributed interface {
 	Attributes() pcommon.Map
@@ -362,14 +410,18 @@ func identify[D attributed, S dataPoints[D]](g *guard, t *seriesTracker, st *str
 	special := false
 	for i := range dps.Len() {
 		attrs := dps.At(i).Attributes()
-		orig := t.hashAttrs(attrs)
-		id := orig
+		var removed uint64
+		changed := false
 		if guardPoints {
-			before := b.dropped[sDatapoint] + b.capped
-			g.guardMap(attrs, sDatapoint, b)
-			if !g.observe && b.dropped[sDatapoint]+b.capped != before {
-				id = t.hashAttrs(attrs)
-			}
+			removed, changed = g.guardPoint(attrs, b, t)
+		}
+		// The original series is the identity plus what guarding removed
+		// or replaced: hashing only that is cheaper than hashing the whole
+		// attribute set as received.
+		id := t.hashAttrs(attrs)
+		orig := id
+		if changed {
+			orig = mix(id ^ removed)
 		}
 		ok, collapsed := t.admit(st, id, orig, b.now)
 		special = special || !ok || collapsed
