@@ -240,7 +240,8 @@ func (l *linker) convert(pd pprofile.Profiles) []*series {
 				}
 				name := labelValue(profileAttr(dict, p, pprofconv.AttrProfileName))
 				if name == "" {
-					name = pprofconv.ProfileName(prof, nil)
+					// Falls back to the sample type, which the sender chose.
+					name = labelValue(pprofconv.ProfileName(prof, nil))
 				}
 				labels := make([]*typesv1.LabelPair, 0, len(base)+1)
 				labels = append(labels, &typesv1.LabelPair{Name: "__name__", Value: name})
