@@ -31,7 +31,7 @@ func burn(d time.Duration) int {
 // realCPUProfile is what the Go runtime (and so pyroscope-go) produces: a CPU
 // profile with samples/count and cpu/nanoseconds, where some samples carry
 // span_id and trace_id pprof labels.
-func realCPUProfile(t *testing.T) *profile.Profile {
+func realCPUProfile(t testing.TB) *profile.Profile {
 	t.Helper()
 	var buf bytes.Buffer
 	require.NoError(t, pprof.StartCPUProfile(&buf))
