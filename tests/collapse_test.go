@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"testing"
@@ -29,27 +30,7 @@ import (
 func TestTagguardCollapsedSeriesInPrometheus(t *testing.T) {
 	promProc := newPrometheusProcess(t)
 	prom := promProc.url()
-	tempoAddr, _ := otlpGRPCStandIn(t)
-	vendorURL, _ := otlpHTTPStandIn(t, "/v1/")
-	lokiURL, _ := otlpHTTPStandIn(t, "/otlp/v1/")
-	esURL, _ := elasticsearchStandIn(t)
-	col := startCollectorEnv(t, []string{
-		"FABRIC_QUEUEWATCH_ENDPOINT=127.0.0.1:" + strconv.Itoa(freePort(t)),
-		"FABRIC_INGEST_TOKEN=" + gwToken,
-		"FABRIC_QUEUE_DIR=" + t.TempDir(),
-		"FABRIC_TEMPO_ENDPOINT=" + tempoAddr,
-		"FABRIC_VENDOR_OTLP_ENDPOINT=" + vendorURL,
-		"FABRIC_VENDOR_API_KEY=vendor-key-123",
-		"FABRIC_LOKI_OTLP_ENDPOINT=" + lokiURL + "/otlp",
-		"FABRIC_LOKI_TENANT=team-a",
-		"FABRIC_ELASTICSEARCH_ENDPOINT=" + esURL,
-		"FABRIC_ELASTICSEARCH_PASSWORD=es-secret",
-		"FABRIC_PROMETHEUS_RW_ENDPOINT=" + prom + "/api/v1/write",
-		"FABRIC_FLUENTFORWARD_ENDPOINT=127.0.0.1:0",
-		"FABRIC_PYROSCOPE_ENDPOINT=127.0.0.1:0",
-		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
-		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
-	}, "--config", "configs/gateway.yaml")
+	col := startGateway(t, prom)
 	run := fmt.Sprintf("collapse-%d", time.Now().UnixNano())
 
 	const (
@@ -106,6 +87,43 @@ func TestTagguardCollapsedSeriesInPrometheus(t *testing.T) {
 		assert.NotContains(t, strings.ToLower(out), strings.ToLower(bad), "collector log")
 		assert.NotContains(t, strings.ToLower(promProc.out.String()), strings.ToLower(bad), "Prometheus log")
 	}
+}
+
+// startGateway runs the shipped configs/gateway.yaml with stand-ins for every
+// store but Prometheus (prom, the base URL of a real one).
+func startGateway(t *testing.T, prom string) *collector {
+	t.Helper()
+	tempoAddr, _ := otlpGRPCStandIn(t)
+	vendorURL, _ := otlpHTTPStandIn(t, "/v1/")
+	lokiURL, _ := otlpHTTPStandIn(t, "/otlp/v1/")
+	esURL, _ := elasticsearchStandIn(t)
+	return startCollectorEnv(t, []string{
+		"FABRIC_QUEUEWATCH_ENDPOINT=127.0.0.1:" + strconv.Itoa(freePort(t)),
+		"FABRIC_INGEST_TOKEN=" + gwToken,
+		"FABRIC_QUEUE_DIR=" + t.TempDir(),
+		"FABRIC_TEMPO_ENDPOINT=" + tempoAddr,
+		"FABRIC_VENDOR_OTLP_ENDPOINT=" + vendorURL,
+		"FABRIC_VENDOR_API_KEY=vendor-key-123",
+		"FABRIC_LOKI_OTLP_ENDPOINT=" + lokiURL + "/otlp",
+		"FABRIC_LOKI_TENANT=team-a",
+		"FABRIC_ELASTICSEARCH_ENDPOINT=" + esURL,
+		"FABRIC_ELASTICSEARCH_PASSWORD=es-secret",
+		"FABRIC_PROMETHEUS_RW_ENDPOINT=" + prom + "/api/v1/write",
+		"FABRIC_FLUENTFORWARD_ENDPOINT=127.0.0.1:0",
+		"FABRIC_PYROSCOPE_ENDPOINT=127.0.0.1:0",
+		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
+		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
+		"FABRIC_TAIL_DECISION_WAIT=1s",
+	}, "--config", gatewayConfig())
+}
+
+// gatewayConfig is configs/gateway.yaml, or FABRIC_GATEWAY_CONFIG for a hand
+// experiment.
+func gatewayConfig() string {
+	if c := os.Getenv("FABRIC_GATEWAY_CONFIG"); c != "" {
+		return c
+	}
+	return "configs/gateway.yaml"
 }
 
 // promScalar evaluates an instant query whose result is one number (NaN on

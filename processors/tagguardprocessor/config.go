@@ -55,6 +55,10 @@ type Config struct {
 	// ValuesWindow is how long a value stays counted against its key's cap
 	// after it was last seen.
 	ValuesWindow time.Duration `mapstructure:"values_window"`
+	// MaxValueDepth is how deep map and slice values may nest in attributes
+	// and log bodies; deeper parts are replaced by a string. 0 turns the
+	// limit off.
+	MaxValueDepth int `mapstructure:"max_value_depth"`
 	// Report configures the rate-limited log line naming top offenders.
 	Report ReportConfig `mapstructure:"report"`
 
@@ -162,6 +166,10 @@ func (cfg *Config) Validate() error {
 	}
 	if m.MemoryLimitMiB <= 0 {
 		errs = append(errs, fmt.Errorf("metrics::memory_limit_mib: must be positive, got %d", m.MemoryLimitMiB))
+	}
+
+	if cfg.MaxValueDepth < 0 {
+		errs = append(errs, fmt.Errorf("max_value_depth: must be positive (or 0 to turn the limit off), got %d", cfg.MaxValueDepth))
 	}
 
 	for _, key := range sortedKeys(cfg.MaxValuesPerKey) {

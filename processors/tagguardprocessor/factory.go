@@ -50,6 +50,7 @@ func createDefaultConfig() component.Config {
 		},
 		OverflowValue: "otel.overflow",
 		ValuesWindow:  10 * time.Minute,
+		MaxValueDepth: 32,
 		Report:        ReportConfig{Interval: time.Minute, Top: 5},
 	}
 }

@@ -28,10 +28,19 @@ func (g *guard) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric
 	for _, rm := range md.ResourceMetrics().All() {
 		g.guardResource(rm.Resource(), &b)
 		if t == nil {
+			if g.maxDepth > 0 {
+				for _, sm := range rm.ScopeMetrics().All() {
+					g.clampMap(sm.Scope().Attributes(), &b)
+					for _, m := range sm.Metrics().All() {
+						g.guardDatapoints(m, &b) // the depth limit only: there are no datapoint rules
+					}
+				}
+			}
 			continue
 		}
 		resHash := t.hashAttrs(rm.Resource().Attributes())
 		for _, sm := range rm.ScopeMetrics().All() {
+			g.clampMap(sm.Scope().Attributes(), &b)
 			scopeHash := mix(maphash.String(t.seed, sm.Scope().Name()) ^ mix(maphash.String(t.seed, sm.Scope().Version())))
 			for _, m := range sm.Metrics().All() {
 				key := resHash + mix(scopeHash+maphash.String(t.seed, m.Name())+uint64(m.Type()))
@@ -357,6 +366,7 @@ func (g *guard) guardPoint(attrs pcommon.Map, b *batch, t *seriesTracker) (remov
 		var dropped int64
 		attrs.RemoveIf(func(k string, v pcommon.Value) bool {
 			if m.Decide(m.Class(k), k) {
+				g.clampNested(v, b)
 				return false
 			}
 			dropped++
@@ -375,6 +385,7 @@ func (g *guard) guardPoint(attrs pcommon.Map, b *batch, t *seriesTracker) (remov
 			changed = true
 			return true
 		}
+		g.clampNested(v, b)
 		if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
 			b.capped++
 			b.off.key(k)
@@ -414,6 +425,8 @@ func identify[D attributed, S dataPoints[D]](g *guard, t *seriesTracker, st *str
 		changed := false
 		if guardPoints {
 			removed, changed = g.guardPoint(attrs, b, t)
+		} else {
+			g.clampMap(attrs, b) // before hashing: a nested value hashes by its string form
 		}
 		// The original series is the identity plus what guarding removed
 		// or replaced: hashing only that is cheaper than hashing the whole

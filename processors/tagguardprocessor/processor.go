@@ -55,6 +55,7 @@ type guard struct {
 	matchers [numScopes]*attrmatch.Matcher // nil: scope has no rules
 	caps     map[string]*valueCap
 	overflow string
+	maxDepth int            // 0: no depth limit
 	series   *seriesTracker // nil: no series limit
 	report   *reporter
 	tb       *metadata.TelemetryBuilder
@@ -78,6 +79,7 @@ func newGuard(set processor.Settings, cfg *Config) (*guard, error) {
 		observe:  cfg.Mode == modeObserve,
 		caps:     map[string]*valueCap{},
 		overflow: cfg.OverflowValue,
+		maxDepth: cfg.MaxValueDepth,
 		tb:       tb,
 		now:      time.Now,
 	}
@@ -159,11 +161,12 @@ func (g *guard) telemetry(ctx context.Context) *metadata.TelemetryBuilder {
 
 // batch accumulates one call's counts, recorded once at the end.
 type batch struct {
-	dropped [numScopes]int64
-	capped  int64
-	folded  int64
-	now     int64
-	off     offenders
+	dropped   [numScopes]int64
+	capped    int64
+	truncated int64
+	folded    int64
+	now       int64
+	off       offenders
 }
 
 func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
@@ -178,6 +181,9 @@ func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
 	}
 	if b.folded > 0 {
 		tb.ProcessorTagguardDatapointsFolded.Add(ctx, b.folded, g.modeAttrs)
+	}
+	if b.truncated > 0 {
+		tb.ProcessorTagguardValuesTruncated.Add(ctx, b.truncated, g.cappedAttrs[sig])
 	}
 	if g.series != nil && sig == sigMetrics {
 		// processMetrics holds the tracker's lock until it returns.
@@ -202,14 +208,17 @@ func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
 	g.report.merge(&b.off)
 }
 
-// guardMap applies a scope's rules and the value caps to one attribute map.
+// guardMap applies a scope's rules, the value caps and the depth limit to one
+// attribute map.
 func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 	m := g.matchers[sc]
 	if m == nil && len(g.caps) == 0 {
+		g.clampMap(attrs, b)
 		return
 	}
 	if g.observe {
 		attrs.Range(func(k string, v pcommon.Value) bool {
+			g.clampNested(v, b)
 			if m != nil && !m.Keep(k) {
 				b.dropped[sc]++
 				b.off.key(k)
@@ -226,8 +235,9 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 	if len(g.caps) == 0 {
 		// The common case, kept lean: allow and deny lists only.
 		var dropped int64
-		attrs.RemoveIf(func(k string, _ pcommon.Value) bool {
+		attrs.RemoveIf(func(k string, v pcommon.Value) bool {
 			if m.Decide(m.Class(k), k) {
+				g.clampNested(v, b)
 				return false
 			}
 			dropped++
@@ -243,6 +253,7 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 			b.off.key(k)
 			return true
 		}
+		g.clampNested(v, b)
 		if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
 			b.capped++
 			b.off.key(k)
@@ -250,6 +261,55 @@ func (g *guard) guardMap(attrs pcommon.Map, sc scope, b *batch) {
 		}
 		return false
 	})
+}
+
+// truncatedValue replaces what nests deeper than max_value_depth.
+const truncatedValue = "[tagguard: nested deeper than max_value_depth, truncated]"
+
+// clampNested applies the depth limit to an attribute value (depth 1). Its
+// first check is one type comparison: scalars, the common case, cost nothing
+// more.
+func (g *guard) clampNested(v pcommon.Value, b *batch) {
+	if t := v.Type(); g.maxDepth > 0 && (t == pcommon.ValueTypeMap || t == pcommon.ValueTypeSlice) {
+		g.clampValue(v, 1, b)
+	}
+}
+
+// clampMap applies the depth limit to every value of a map of depth 1.
+func (g *guard) clampMap(attrs pcommon.Map, b *batch) {
+	if g.maxDepth <= 0 {
+		return
+	}
+	for _, v := range attrs.All() {
+		g.clampNested(v, b)
+	}
+}
+
+// clampValue replaces a map or slice value at depth > maxDepth by a string.
+// Its recursion is bounded by maxDepth, so a value nested a million levels
+// deep (which the OTLP decoders accept) costs maxDepth frames, and the
+// exporters after tagguard never walk it.
+func (g *guard) clampValue(v pcommon.Value, depth int, b *batch) {
+	switch v.Type() {
+	case pcommon.ValueTypeMap:
+		if depth > g.maxDepth {
+			v.SetStr(truncatedValue)
+			b.truncated++
+			return
+		}
+		for _, c := range v.Map().All() {
+			g.clampValue(c, depth+1, b)
+		}
+	case pcommon.ValueTypeSlice:
+		if depth > g.maxDepth {
+			v.SetStr(truncatedValue)
+			b.truncated++
+			return
+		}
+		for _, c := range v.Slice().All() {
+			g.clampValue(c, depth+1, b)
+		}
+	}
 }
 
 // guardResource applies the resource scope and notes the service for the report.
@@ -261,22 +321,24 @@ func (g *guard) guardResource(res pcommon.Resource, b *batch) {
 
 func (g *guard) ProcessTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	b := batch{now: g.now().UnixNano()}
+	deep := g.maxDepth > 0
 	for _, rs := range td.ResourceSpans().All() {
 		g.guardResource(rs.Resource(), &b)
 		spanRules := g.matchers[sSpan] != nil || len(g.caps) > 0
 		eventRules := g.matchers[sSpanEvent] != nil || len(g.caps) > 0
-		if !spanRules && !eventRules {
+		if !spanRules && !eventRules && !deep {
 			continue
 		}
 		for _, ss := range rs.ScopeSpans().All() {
+			g.clampMap(ss.Scope().Attributes(), &b)
 			for _, span := range ss.Spans().All() {
-				if spanRules {
-					g.guardMap(span.Attributes(), sSpan, &b)
+				// guardMap applies the depth limit without rules too.
+				g.guardMap(span.Attributes(), sSpan, &b)
+				for _, ev := range span.Events().All() {
+					g.guardMap(ev.Attributes(), sSpanEvent, &b)
 				}
-				if eventRules {
-					for _, ev := range span.Events().All() {
-						g.guardMap(ev.Attributes(), sSpanEvent, &b)
-					}
+				for _, l := range span.Links().All() {
+					g.clampMap(l.Attributes(), &b)
 				}
 			}
 		}
@@ -289,18 +351,22 @@ func (g *guard) ProcessLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error
 	b := batch{now: g.now().UnixNano()}
 	logRules := g.matchers[sLog] != nil || len(g.caps) > 0
 	bodyRules := g.matchers[sLogBody] != nil
+	deep := g.maxDepth > 0
 	for _, rl := range ld.ResourceLogs().All() {
 		g.guardResource(rl.Resource(), &b)
-		if !logRules && !bodyRules {
+		if !logRules && !bodyRules && !deep {
 			continue
 		}
 		for _, sl := range rl.ScopeLogs().All() {
+			g.clampMap(sl.Scope().Attributes(), &b)
 			for _, lr := range sl.LogRecords().All() {
-				if logRules {
-					g.guardMap(lr.Attributes(), sLog, &b)
-				}
-				if bodyRules && lr.Body().Type() == pcommon.ValueTypeMap {
-					g.guardMap(lr.Body().Map(), sLogBody, &b)
+				g.guardMap(lr.Attributes(), sLog, &b)
+				body := lr.Body()
+				switch {
+				case bodyRules && body.Type() == pcommon.ValueTypeMap:
+					g.guardMap(body.Map(), sLogBody, &b)
+				case deep:
+					g.clampValue(body, 0, &b) // a body map's values count from level 1, as an attribute map's
 				}
 			}
 		}
@@ -313,6 +379,11 @@ func (g *guard) ProcessProfiles(ctx context.Context, pd pprofile.Profiles) (ppro
 	b := batch{now: g.now().UnixNano()}
 	for _, rp := range pd.ResourceProfiles().All() {
 		g.guardResource(rp.Resource(), &b)
+	}
+	if g.maxDepth > 0 {
+		for _, kv := range pd.Dictionary().AttributeTable().All() {
+			g.clampNested(kv.Value(), &b)
+		}
 	}
 	if m := g.matchers[sProfileSample]; m != nil {
 		g.guardProfileSamples(pd, m, &b)

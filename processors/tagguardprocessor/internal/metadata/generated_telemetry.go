@@ -34,6 +34,7 @@ type TelemetryBuilder struct {
 	ProcessorTagguardStateBytes        metric.Int64Gauge
 	ProcessorTagguardStateFull         metric.Int64Counter
 	ProcessorTagguardValuesCapped      metric.Int64Counter
+	ProcessorTagguardValuesTruncated   metric.Int64Counter
 }
 
 // TelemetryBuilderOption applies changes to default builder.
@@ -110,6 +111,12 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	builder.ProcessorTagguardValuesCapped, err = builder.meter.Int64Counter(
 		"otelcol_processor_tagguard_values_capped",
 		metric.WithDescription("Attribute values replaced by the overflow value because their key reached its max_values_per_key. [Development]"),
+		metric.WithUnit("{values}"),
+	)
+	errs = errors.Join(errs, err)
+	builder.ProcessorTagguardValuesTruncated, err = builder.meter.Int64Counter(
+		"otelcol_processor_tagguard_values_truncated",
+		metric.WithDescription("Map and slice values nested deeper than max_value_depth, replaced by a string. [Development]"),
 		metric.WithUnit("{values}"),
 	)
 	errs = errors.Join(errs, err)

@@ -27,6 +27,7 @@ func TestSetupTelemetry(t *testing.T) {
 	tb.ProcessorTagguardStateBytes.Record(context.Background(), 1)
 	tb.ProcessorTagguardStateFull.Add(context.Background(), 1)
 	tb.ProcessorTagguardValuesCapped.Add(context.Background(), 1)
+	tb.ProcessorTagguardValuesTruncated.Add(context.Background(), 1)
 	AssertEqualProcessorTagguardAttributesDropped(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
@@ -49,6 +50,9 @@ func TestSetupTelemetry(t *testing.T) {
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 	AssertEqualProcessorTagguardValuesCapped(t, testTel,
+		[]metricdata.DataPoint[int64]{{Value: 1}},
+		metricdatatest.IgnoreTimestamp())
+	AssertEqualProcessorTagguardValuesTruncated(t, testTel,
 		[]metricdata.DataPoint[int64]{{Value: 1}},
 		metricdatatest.IgnoreTimestamp())
 
