@@ -111,11 +111,15 @@ test-deps:
 	done
 	@prometheus --version 2>&1 | head -1; chromium --version 2>/dev/null
 
-## reliability: the store-outage test through the binary with a 60 s outage
-## of every store (make test runs it with 15 s); FABRIC_OUTAGE_SECONDS overrides.
+## reliability: the reliability suite through the binary (store outages of
+## 60 s, make test runs them with 15 s; FABRIC_OUTAGE_SECONDS overrides;
+## crashes and restarts, hostile input on every port, overload, tagguard in
+## a real Prometheus) and tests/RELIABILITY.md generated from what it measured.
+RELIABILITY_TESTS := TestStoreOutages|TestGatewayRestart|TestGatewayPortsHostile|TestDeepNestingThroughBinary|TestPyroscopeBombThroughBinary|TestFluentForwardHostileThroughBinary|TestTagguardCollapsedSeriesInPrometheus|TestOverload|TestLoadBalancing|TestLocalWriteFailure
 reliability: $(BIN) test-deps
 	FABRIC_BIN=$(CURDIR)/$(BIN) FABRIC_OUTAGE_SECONDS=$${FABRIC_OUTAGE_SECONDS:-60} \
-	  $(GO) test -count=1 -timeout 30m -run 'TestStoreOutages' -v ./tests/
+	  FABRIC_RELIABILITY_REPORT=$(CURDIR)/tests/RELIABILITY.md \
+	  $(GO) test -count=1 -timeout 30m -run '$(RELIABILITY_TESTS)' -v ./tests/
 
 ## unit-test: the tests that need neither the binary nor ocb (fast).
 unit-test:

@@ -746,6 +746,19 @@ func outageRun(t *testing.T, kind string) {
 		t.Logf("Prometheus has %d outage series; first: %v", len(series), series[:min(len(series), 1)])
 	}
 	t.Logf("%s (store outage %s); counted %s after recovery:%s", kind, outage, recovered, report.String())
+	rss := peakRSS(t, col.cmd.Process.Pid)
+	title := map[string]string{
+		"stores":                      fmt.Sprintf("Every store down for %s", outage),
+		"SIGTERM":                     "Gateway stopped with SIGTERM mid-stream, started again on its queue directory",
+		"SIGKILL":                     "Gateway killed with SIGKILL mid-stream, started again on its queue directory",
+		"SIGKILL during store outage": fmt.Sprintf("Gateway killed with SIGKILL %s into a %s outage of every store", outage/2, outage),
+	}[kind]
+	test := map[string]string{"stores": "TestStoreOutages", "SIGTERM": "TestGatewayRestart/SIGTERM", "SIGKILL": "TestGatewayRestart/SIGKILL$", "SIGKILL during store outage": "TestGatewayRestart/SIGKILL_during"}[kind]
+	reliability.record(title, fmt.Sprintf("FABRIC_BIN=bin/otelcol-fabric FABRIC_OUTAGE_SECONDS=%d go test -count=1 -run '%s' ./tests/", int(outageSeconds(t).Seconds()), test),
+		fmt.Sprintf("Shipped configs/gateway.yaml (tail sampling decision_wait 1 s), %d items per second on each signal, each with a unique id; "+
+			"stores are real listeners closed for the outage (Prometheus is Debian's, killed and restarted). "+
+			"Delivered counted %s after recovery. Peak RSS of the (last) gateway process: %d MiB.\n%s",
+			rate, recovered, rss>>20, report.String()))
 	if !t.Failed() {
 		assert.Empty(t, st.pyroscope.Rejected())
 	}

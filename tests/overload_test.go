@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -323,6 +324,17 @@ func TestOverloadShedsByTier(t *testing.T) {
 	assert.Zero(t, metricSum(metrics, "otelcol_exporter_enqueue_failed_spans_total", ""), "no span dropped for a full queue")
 	assert.Zero(t, metricSum(metrics, "otelcol_exporter_send_failed_spans_total", ""), "no span failed to send")
 
+	var table strings.Builder
+	table.WriteString("| tier | sent | acknowledged | delivered | shed (counted) | lost | duplicates | refused (retryable) |\n| --- | --- | --- | --- | --- | --- | --- | --- |\n")
+	defer func() {
+		if !t.Failed() {
+			reliability.record("Overload by tier: 2x what the store takes",
+				"FABRIC_BIN=bin/otelcol-fabric go test -count=1 -run TestOverloadShedsByTier ./tests/",
+				fmt.Sprintf("tests/testdata/overload.yaml (queuewatch + backpressure, a small exporter queue); offered gold 60, silver 30, bronze 30 "+
+					"requests/s of 10 spans against a backend that takes about 60/s, for 10 s, then the backend recovers. Highest level %s; "+
+					"refusals only at critical; bronze shed first.\n\n%s", maxLevel, table.String()))
+		}
+	}()
 	for _, tier := range []string{"gold", "silver", "bronze"} {
 		s := senders[tier]
 		s.mu.Lock()
@@ -334,6 +346,7 @@ func TestOverloadShedsByTier(t *testing.T) {
 		refused := metricSum(metrics, "otelcol_processor_backpressure_items_refused_total", `tier="`+tier+`"`)
 		t.Logf("%-6s sent %5d accepted %5d delivered %5d (dups %d) shed %5.0f refused %5.0f (%d refusals) gave up %d",
 			tier, sent, accepted, delivered, dups, shed, refused, len(refusals), gaveUp)
+		fmt.Fprintf(&table, "| %s | %d | %d | %d | %.0f | %d | %d | %.0f |\n", tier, sent, accepted, delivered, shed, accepted-delivered-int(shed), dups, refused)
 		assert.Zero(t, dups, "%s: no span delivered twice", tier)
 		assert.Equal(t, accepted, delivered+int(shed), "%s: every accepted span is delivered or counted as shed", tier)
 		for i, at := range refusals {
