@@ -17,6 +17,11 @@ type Config struct {
 	// body expands up to about a thousandfold, so max_request_body_size
 	// alone does not bound memory.
 	MaxDecompressedSize int64 `mapstructure:"max_decompressed_size"`
+	// MaxProfileEntries bounds how many samples, locations, functions,
+	// mappings and strings one profile may hold (each), counted before it
+	// is parsed: the size bound alone lets a profile of tiny samples cost
+	// 58 times its size to decode.
+	MaxProfileEntries int `mapstructure:"max_profile_entries"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -35,6 +40,9 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.MaxDecompressedSize <= 0 {
 		errs = append(errs, fmt.Errorf("max_decompressed_size: must be positive, got %d", cfg.MaxDecompressedSize))
+	}
+	if cfg.MaxProfileEntries <= 0 {
+		errs = append(errs, fmt.Errorf("max_profile_entries: must be positive, got %d", cfg.MaxProfileEntries))
 	}
 	return errors.Join(errs...)
 }

@@ -6,6 +6,7 @@ import (
 	"compress/gzip"
 	"errors"
 	"fmt"
+	"google.golang.org/protobuf/encoding/protowire"
 	"io"
 	"strconv"
 	"strings"
@@ -189,11 +190,53 @@ func inflate(data []byte, limit int64) ([]byte, error) {
 	return out, nil
 }
 
+// tooManyEntriesError is a profile with more entries of one kind than
+// max_profile_entries.
+type tooManyEntriesError struct {
+	what     string
+	n, limit int
+}
+
+func (e *tooManyEntriesError) Error() string {
+	return fmt.Sprintf("the profile has more than max_profile_entries (%d) %s", e.limit, e.what)
+}
+
+// pprof.Profile fields that hold one entry per occurrence.
+var pprofEntryFields = map[protowire.Number]string{2: "samples", 3: "mappings", 4: "locations", 5: "functions", 6: "strings"}
+
+// countEntries counts a raw pprof's top-level entries per kind without
+// parsing them, and refuses a profile with more than max of any kind. It
+// reads only field headers: what it cannot read, the parser reports.
+func countEntries(raw []byte, max int) error {
+	var counts [7]int
+	for len(raw) > 0 {
+		num, typ, n := protowire.ConsumeTag(raw)
+		if n < 0 {
+			return nil
+		}
+		raw = raw[n:]
+		n = protowire.ConsumeFieldValue(num, typ, raw)
+		if n < 0 {
+			return nil
+		}
+		raw = raw[n:]
+		if what, ok := pprofEntryFields[num]; ok {
+			if counts[num]++; counts[num] > max {
+				return &tooManyEntriesError{what: what, n: counts[num], limit: max}
+			}
+		}
+	}
+	return nil
+}
+
 // decodePprof parses a pprof payload (gzipped or not, at most limit bytes
-// once inflated) and checks it.
-func decodePprof(data []byte, limit int64) (*profile.Profile, error) {
+// once inflated, at most maxEntries entries of each kind) and checks it.
+func decodePprof(data []byte, limit int64, maxEntries int) (*profile.Profile, error) {
 	raw, err := inflate(data, limit)
 	if err != nil {
+		return nil, err
+	}
+	if err := countEntries(raw, maxEntries); err != nil {
 		return nil, err
 	}
 	p, err := profile.ParseUncompressed(raw)

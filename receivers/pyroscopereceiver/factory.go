@@ -21,6 +21,12 @@ const defaultMaxBodyBytes = 32 << 20
 // this receiver accepts Pyroscope accepts too.
 const defaultMaxDecompressedBytes = 4 << 20
 
+// defaultMaxProfileEntries bounds the samples (and locations, functions,
+// mappings, strings) of one profile: far above what a CPU or heap profile of
+// a real service holds (Pyroscope itself keeps at most 16,000 samples of a
+// profile by default, -validation.max-profile-stacktrace-samples).
+const defaultMaxProfileEntries = 100_000
+
 // NewFactory returns the pyroscope receiver factory.
 func NewFactory() xreceiver.Factory {
 	return xreceiver.NewFactory(metadata.Type, createDefaultConfig,
@@ -31,7 +37,7 @@ func createDefaultConfig() component.Config {
 	srv := confighttp.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = "localhost:4040"
 	srv.MaxRequestBodySize = defaultMaxBodyBytes
-	return &Config{ServerConfig: srv, MaxDecompressedSize: defaultMaxDecompressedBytes}
+	return &Config{ServerConfig: srv, MaxDecompressedSize: defaultMaxDecompressedBytes, MaxProfileEntries: defaultMaxProfileEntries}
 }
 
 func createProfiles(_ context.Context, set receiver.Settings, cfg component.Config, next xconsumer.Profiles) (xreceiver.Profiles, error) {

@@ -1,6 +1,7 @@
 package pyroscopereceiver // import "github.com/otelcol-fabric/otelcol-fabric/receivers/pyroscopereceiver"
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -173,13 +174,18 @@ func (r *pyroscopeReceiver) decode(req *http.Request) (*ingest, *profile.Profile
 	var p *profile.Profile
 	if in.format == "lines" {
 		if data, err = inflate(data, limit); err == nil {
-			p, err = parseLines(data, in.sampleRate, in.units)
+			if n := bytes.Count(data, []byte{'\n'}) + 1; n > r.cfg.MaxProfileEntries {
+				err = &tooManyEntriesError{what: "lines", n: n, limit: r.cfg.MaxProfileEntries}
+			} else {
+				p, err = parseLines(data, in.sampleRate, in.units)
+			}
 		}
 	} else {
-		p, err = decodePprof(data, limit)
+		p, err = decodePprof(data, limit, r.cfg.MaxProfileEntries)
 	}
 	var tooLarge *decompressedTooLargeError
-	if errors.As(err, &tooLarge) {
+	var tooMany *tooManyEntriesError
+	if errors.As(err, &tooLarge) || errors.As(err, &tooMany) {
 		return in, nil, &requestError{status: http.StatusRequestEntityTooLarge, msg: err.Error()}
 	}
 	if err != nil {
