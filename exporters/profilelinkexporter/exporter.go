@@ -55,6 +55,12 @@ type linker struct {
 	// stop is closed by Shutdown: waiting pushes go out with what they have.
 	stop     chan struct{}
 	stopOnce sync.Once
+	// sending is the context of every push; abort cancels it when a
+	// shutdown's deadline has passed, so that a push to a Pyroscope that
+	// does not answer does not hold the collector's stop (the profile stays
+	// in a persistent queue for the next start).
+	sending context.Context
+	abort   context.CancelFunc
 
 	droppedRejected metric.AddOption
 }
@@ -80,7 +86,10 @@ func newLinker(set exporter.Settings, cfg *Config) (*linker, error) {
 	if err != nil {
 		return nil, fmt.Errorf("profilelink: telemetry: %w", err)
 	}
+	sending, abort := context.WithCancel(context.Background())
 	return &linker{
+		sending:         sending,
+		abort:           abort,
 		cfg:             cfg,
 		set:             set,
 		logger:          set.Logger,
@@ -103,6 +112,7 @@ func (l *linker) Start(ctx context.Context, host component.Host) error {
 
 func (l *linker) Shutdown(context.Context) error {
 	l.stopWaiting()
+	l.abort() // the helper has drained its queue, or given up waiting
 	l.tb.Shutdown()
 	return nil
 }
@@ -133,6 +143,9 @@ func (l *linker) consumeTraces(ctx context.Context, td ptrace.Traces) error {
 // helper to retry (and only they); those Pyroscope refused for good are
 // dropped and counted.
 func (l *linker) pushProfiles(ctx context.Context, pd pprofile.Profiles) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	defer context.AfterFunc(l.sending, cancel)()
 	batch := l.convert(pd)
 	if len(batch) == 0 {
 		return nil

@@ -100,6 +100,7 @@ type pair struct {
 	traces   exporter.Traces
 	profiles xexporter.Profiles
 	tel      *componenttest.Telemetry
+	closed   bool // the test shut the exporter down itself
 }
 
 // startPair starts the traces and profiles sides of one exporter against a
@@ -132,11 +133,14 @@ func startPair(t *testing.T, mod func(*Config)) (*pair, *pyroscopetest.Server) {
 	require.NoError(t, err)
 	require.NoError(t, te.Start(ctx, componenttest.NewNopHost()))
 	require.NoError(t, pe.Start(ctx, componenttest.NewNopHost()))
+	pr := &pair{traces: te, profiles: pe, tel: tel}
 	t.Cleanup(func() {
-		_ = te.Shutdown(ctx)
-		_ = pe.Shutdown(ctx)
+		if !pr.closed {
+			_ = te.Shutdown(ctx)
+			_ = pe.Shutdown(ctx)
+		}
 	})
-	return &pair{traces: te, profiles: pe, tel: tel}, standIn
+	return pr, standIn
 }
 
 // cpuProfile is an OTLP profile batch of service checkout with three

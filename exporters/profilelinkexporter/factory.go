@@ -110,7 +110,11 @@ type profilesExporter struct {
 	linker *linker
 }
 
+// Shutdown drains the queue as the exporter helper does, but keeps ctx's
+// deadline: when it passes, pushes in flight are cancelled (a persistent
+// queue keeps their profiles for the next start).
 func (e *profilesExporter) Shutdown(ctx context.Context) error {
 	e.linker.stopWaiting()
+	defer context.AfterFunc(ctx, e.linker.abort)()
 	return e.Profiles.Shutdown(ctx)
 }
