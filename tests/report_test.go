@@ -2,6 +2,7 @@ package tests
 
 import (
 	"fmt"
+	"net/http"
 	"os"
 	"os/exec"
 	"runtime"
@@ -10,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 // The reliability report: tests of the suite (outages, crashes, hostile
@@ -58,8 +61,18 @@ func (r *reliabilityReport) write(path string) error {
 	return os.WriteFile(path, []byte(b.String()), 0o644)
 }
 
+// TestMain checks, after a passing run, that the tests left no goroutine
+// behind (goleak), and writes the reliability report when asked to.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if code == 0 {
+		// Idle keep-alive connections of the default client are not leaks.
+		http.DefaultClient.CloseIdleConnections()
+		if err := goleak.Find(); err != nil {
+			fmt.Fprintln(os.Stderr, "goleak:", err)
+			code = 1
+		}
+	}
 	if path := os.Getenv("FABRIC_RELIABILITY_REPORT"); path != "" && code == 0 {
 		if err := reliability.write(path); err != nil {
 			fmt.Fprintln(os.Stderr, "reliability report:", err)
