@@ -13,6 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -93,6 +95,7 @@ type collector struct {
 	Metrics    string // the collector's own Prometheus metrics host:port
 	Pyroscope  string // the pyroscope receiver's host:port (local config)
 	DataDir    string // where the file exporters write
+	Cgroup     string // the memory cgroup it runs in (FABRIC_TEST_CGROUP_MEMORY), or ""
 	terminated bool
 }
 
@@ -121,6 +124,13 @@ func startCollectorEnv(t testing.TB, env []string, args ...string) *collector {
 	}
 	_, metricsPort, _ := net.SplitHostPort(c.Metrics)
 	c.cmd = exec.Command(fabricBin(t), args...)
+	if limit := envValue(env, "FABRIC_TEST_CGROUP_MEMORY"); limit != "" {
+		// The process starts inside a memory cgroup with this limit, as in a
+		// pod: memory_limiter reads it, and the kernel OOM-kills past it.
+		c.Cgroup = memoryCgroup(t, limit)
+		c.cmd = exec.Command("sh", append([]string{"-c", `echo $$ > "$FABRIC_TEST_CGROUP_DIR/cgroup.procs" && exec "$0" "$@"`, fabricBin(t)}, args...)...)
+		env = append(env, "FABRIC_TEST_CGROUP_DIR="+c.Cgroup)
+	}
 	c.cmd.Dir = repoRoot(t)
 	c.cmd.Env = append(os.Environ(),
 		"FABRIC_OTLP_GRPC_ENDPOINT="+c.GRPC,
@@ -253,4 +263,48 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.String()
+}
+
+func envValue(env []string, key string) string {
+	for _, kv := range env {
+		if v, ok := strings.CutPrefix(kv, key+"="); ok {
+			return v
+		}
+	}
+	return ""
+}
+
+// memoryCgroup creates a cgroup (v1 memory controller) limited to `limit`
+// bytes, removed when the test ends; the test is skipped where cgroups
+// cannot be created.
+func memoryCgroup(t testing.TB, limit string) string {
+	t.Helper()
+	dir := filepath.Join("/sys/fs/cgroup/memory", fmt.Sprintf("fabric-test-%d", time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Skipf("no memory cgroup here (%v): this test needs a writable cgroup v1 memory controller", err)
+	}
+	t.Cleanup(func() {
+		for range 50 { // the process may still be leaving
+			if os.Remove(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(limit), 0o644))
+	_ = os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(limit), 0o644) // no swap either, where accounted
+	return dir
+}
+
+// cgroupPeak is the cgroup's peak memory use and how often it hit its limit.
+func cgroupPeak(t testing.TB, dir string) (peak int64, failcnt int64) {
+	t.Helper()
+	read := func(name string) int64 {
+		b, err := os.ReadFile(filepath.Join(dir, name))
+		require.NoError(t, err)
+		v, err := strconv.ParseInt(strings.TrimSpace(string(b)), 10, 64)
+		require.NoError(t, err)
+		return v
+	}
+	return read("memory.max_usage_in_bytes"), read("memory.failcnt")
 }
