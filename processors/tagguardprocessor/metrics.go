@@ -26,8 +26,8 @@ func (g *guard) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric
 		t.maybeSweep(b.now)
 	}
 	for _, rm := range md.ResourceMetrics().All() {
-		g.guardResource(rm.Resource(), &b)
 		if t == nil {
+			g.guardResource(rm.Resource(), &b)
 			if g.maxDepth > 0 {
 				for _, sm := range rm.ScopeMetrics().All() {
 					g.clampMap(sm.Scope().Attributes(), &b)
@@ -38,6 +38,11 @@ func (g *guard) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric
 			}
 			continue
 		}
+		// Two resources that guarding makes alike (a dropped instance id)
+		// share one stream: what was removed from the resource tells their
+		// series apart, as for data points.
+		b.off.resource(rm.Resource().Attributes())
+		b.resRemoved, _ = g.guardHashed(rm.Resource().Attributes(), sResource, &b, t)
 		resHash := t.hashAttrs(rm.Resource().Attributes())
 		for _, sm := range rm.ScopeMetrics().All() {
 			g.clampMap(sm.Scope().Attributes(), &b)
@@ -95,7 +100,7 @@ type seriesTracker struct {
 	// Estimated bytes held (see the cost constants): streams, series entries
 	// and running totals of merged series take at most half the budget
 	// (seriesBytes); the remembered last points of folded and merged series
-	// (pointBytes) take the rest.
+	// (pointBytes) the other half.
 	seriesBytes int64
 	pointBytes  int64
 	untracked   int64 // data points not tracked since the last report
@@ -114,10 +119,11 @@ const (
 	fullUntracked = iota // the metric stream is not tracked: no cap, no merge
 	fullFolded           // a new series went to the overflow series
 	fullForgotten        // a remembered cumulative point was forgotten to make room
+	fullDropped          // a new folded series' value was not counted: no room to remember it
 	numFullOutcomes
 )
 
-var fullOutcomeNames = [numFullOutcomes]string{"untracked", "folded", "forgotten"}
+var fullOutcomeNames = [numFullOutcomes]string{"untracked", "folded", "forgotten", "dropped"}
 
 // Estimated heap cost of the tracker's entries, in bytes, including map
 // overhead at average load. BenchmarkStateMemory measures the real cost per
@@ -195,6 +201,10 @@ func accCost(a *accumulator) int64 {
 // the half of the budget that entries may take.
 func (t *seriesTracker) seriesRoom(cost int64) bool { return t.seriesBytes+cost <= t.budget/2 }
 
+// pointRoom reports whether a remembered point of this cost fits in the
+// other half of the budget.
+func (t *seriesTracker) pointRoom(cost int64) bool { return t.pointBytes+cost <= t.budget-t.budget/2 }
+
 // usedBytes is the estimated memory held.
 func (t *seriesTracker) usedBytes() int64 { return t.seriesBytes + t.pointBytes }
 
@@ -268,7 +278,7 @@ func (t *seriesTracker) stream(key uint64, now int64) *stream {
 		st = &stream{series: map[uint64]seriesEntry{}}
 		t.streams[key] = st
 		t.seriesBytes += costStream
-		t.makeRoom(st, 0, false)
+		t.makeRoom(st, 0, false, now)
 	}
 	st.lastSeen = now
 	return st
@@ -305,7 +315,7 @@ func (t *seriesTracker) admit(st *stream, id, orig uint64, now int64) (ok, colla
 	st.series[id] = seriesEntry{seen: now, orig: orig}
 	t.total++
 	t.seriesBytes += costSeries
-	t.makeRoom(st, 0, false)
+	t.makeRoom(st, 0, false, now)
 	return true, false
 }
 
@@ -357,11 +367,17 @@ func mix(x uint64) uint64 {
 // hash of the attributes it removed or whose value it replaced (their
 // values as received), and whether it changed anything.
 func (g *guard) guardPoint(attrs pcommon.Map, b *batch, t *seriesTracker) (removed uint64, changed bool) {
-	if g.observe {
-		g.guardMap(attrs, sDatapoint, b)
+	return g.guardHashed(attrs, sDatapoint, b, t)
+}
+
+// guardHashed is guardMap for one scope, returning a hash of what it removed
+// or replaced.
+func (g *guard) guardHashed(attrs pcommon.Map, sc scope, b *batch, t *seriesTracker) (removed uint64, changed bool) {
+	m := g.matchers[sc]
+	if g.observe || (m == nil && len(g.caps) == 0) {
+		g.guardMap(attrs, sc, b)
 		return 0, false
 	}
-	m := g.matchers[sDatapoint]
 	if len(g.caps) == 0 {
 		var dropped int64
 		attrs.RemoveIf(func(k string, v pcommon.Value) bool {
@@ -371,21 +387,22 @@ func (g *guard) guardPoint(attrs pcommon.Map, b *batch, t *seriesTracker) (remov
 			}
 			dropped++
 			b.off.key(k)
+			g.clampNested(v, b) // before hashing: a nested value hashes by its string form
 			removed += t.pairHash(k, v)
 			return true
 		})
-		b.dropped[sDatapoint] += dropped
+		b.dropped[sc] += dropped
 		return removed, dropped > 0
 	}
 	attrs.RemoveIf(func(k string, v pcommon.Value) bool {
+		g.clampNested(v, b) // before hashing: a nested value hashes by its string form
 		if m != nil && !m.Keep(k) {
-			b.dropped[sDatapoint]++
+			b.dropped[sc]++
 			b.off.key(k)
 			removed += t.pairHash(k, v)
 			changed = true
 			return true
 		}
-		g.clampNested(v, b)
 		if c := g.caps[k]; c != nil && !c.admit(v, b.now) {
 			b.capped++
 			b.off.key(k)
@@ -433,8 +450,8 @@ func identify[D attributed, S dataPoints[D]](g *guard, t *seriesTracker, st *str
 		// attribute set as received.
 		id := t.hashAttrs(attrs)
 		orig := id
-		if changed {
-			orig = mix(id ^ removed)
+		if changed || b.resRemoved != 0 {
+			orig = mix(id^removed) + mix(b.resRemoved^0x5bd1e995)
 		}
 		ok, collapsed := t.admit(st, id, orig, b.now)
 		special = special || !ok || collapsed
@@ -455,15 +472,18 @@ const (
 // targetOf is where point i goes. A collapsed identity of a cumulative metric
 // needs a running total; if there is no room for a new one, its points are
 // folded into the overflow series instead (totals kept, dimension lost).
-func (t *seriesTracker) targetOf(st *stream, i int, observe, cumulative bool) (target, ident) {
+func (t *seriesTracker) targetOf(st *stream, i int, observe, cumulative bool, now int64) (target, ident) {
 	id := t.ids[i]
 	switch {
 	case !id.admitted:
 		return toOverflow, id
 	case !observe && st.series[id.id].collapsed:
-		if cumulative && st.merged[id.id] == nil && t.folders[id.id] == nil && !t.seriesRoom(costRemembered) {
-			t.full[fullFolded]++
-			return toOverflow, id
+		if cumulative && st.merged[id.id] == nil {
+			if !t.seriesRoom(costRemembered) {
+				t.full[fullFolded]++
+				return toOverflow, id
+			}
+			t.mergedOf(st, id.id, true, now) // charged now, so the next new one sees it
 		}
 		return toMerged, id
 	}
@@ -514,7 +534,7 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 			return 0
 		}
 		dps.RemoveIf(func(dp pmetric.NumberDataPoint) bool {
-			to, _ := t.targetOf(st, i, observe, false)
+			to, _ := t.targetOf(st, i, observe, false, now)
 			i++
 			switch to {
 			case toOverflow:
@@ -550,10 +570,15 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 			return 0
 		}
 		dps.RemoveIf(func(dp pmetric.NumberDataPoint) bool {
-			to, id := t.targetOf(st, i, observe, cumulative)
+			to, id := t.targetOf(st, i, observe, cumulative, now)
 			i++
 			if to == pass {
 				return false
+			}
+			if dp.Flags().NoRecordedValue() || isNaNPoint(dp) {
+				// A staleness marker (or NaN) of a folded or merged series:
+				// nothing to add, and the merged series goes on.
+				return !observe
 			}
 			var delta accumulator
 			delta.addNumber(dp)
@@ -592,10 +617,15 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 			return 0
 		}
 		dps.RemoveIf(func(dp pmetric.HistogramDataPoint) bool {
-			to, id := t.targetOf(st, i, observe, cumulative)
+			to, id := t.targetOf(st, i, observe, cumulative, now)
 			i++
 			if to == pass {
 				return false
+			}
+			if dp.Flags().NoRecordedValue() || isNaNPoint(dp) {
+				// A staleness marker (or NaN) of a folded or merged series:
+				// nothing to add, and the merged series goes on.
+				return !observe
 			}
 			var delta accumulator
 			delta.addHistogram(dp)
@@ -634,10 +664,15 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 			return 0
 		}
 		dps.RemoveIf(func(dp pmetric.ExponentialHistogramDataPoint) bool {
-			to, id := t.targetOf(st, i, observe, cumulative)
+			to, id := t.targetOf(st, i, observe, cumulative, now)
 			i++
 			if to == pass {
 				return false
+			}
+			if dp.Flags().NoRecordedValue() || isNaNPoint(dp) {
+				// A staleness marker (or NaN) of a folded or merged series:
+				// nothing to add, and the merged series goes on.
+				return !observe
 			}
 			var delta accumulator
 			delta.addExponential(dp)
@@ -676,10 +711,15 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 			return 0
 		}
 		dps.RemoveIf(func(dp pmetric.SummaryDataPoint) bool {
-			to, id := t.targetOf(st, i, observe, true)
+			to, id := t.targetOf(st, i, observe, true, now)
 			i++
 			if to == pass {
 				return false
+			}
+			if dp.Flags().NoRecordedValue() || isNaNPoint(dp) {
+				// A staleness marker (or NaN) of a folded or merged series:
+				// nothing to add, and the merged series goes on.
+				return !observe
 			}
 			var delta accumulator
 			delta.addSummary(dp)
@@ -714,6 +754,12 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 	return ov.n
 }
 
+// isNaNPoint reports a number data point whose value is NaN.
+func isNaNPoint(dp any) bool {
+	n, ok := dp.(pmetric.NumberDataPoint)
+	return ok && n.ValueType() == pmetric.NumberDataPointValueTypeDouble && math.IsNaN(n.DoubleValue())
+}
+
 // mergedOf is the running total of a collapsed identity of a cumulative
 // metric (nil for a delta metric: its merge needs no state).
 func (t *seriesTracker) mergedOf(st *stream, id uint64, cumulative bool, now int64) *mergedSeries {
@@ -728,7 +774,7 @@ func (t *seriesTracker) mergedOf(st *stream, id uint64, cumulative bool, now int
 		ms = &mergedSeries{cost: costRemembered}
 		st.merged[id] = ms
 		t.seriesBytes += ms.cost
-		t.makeRoom(st, 0, false)
+		t.makeRoom(st, 0, false, now)
 	}
 	ms.seen = now
 	return ms
@@ -742,37 +788,40 @@ func (t *seriesTracker) overflowOf(st *stream, cumulative bool, now int64) *merg
 	if st.overflow == nil {
 		st.overflow = &mergedSeries{cost: costRemembered}
 		t.seriesBytes += st.overflow.cost
-		t.makeRoom(st, 0, false)
+		t.makeRoom(st, 0, false, now)
 	}
 	st.overflow.seen = now
 	return st.overflow
 }
 
-// makeRoom forgets remembered points of folded series, this stream's first
-// (but not the point of keep, being written), until the tracker is within
-// its budget again. A forgotten series that reports again has its whole
-// value counted once more (see README, "Memory"). Running totals of merged
-// and overflow series are not forgotten: they are counted with the entries,
-// in their half of the budget.
-func (t *seriesTracker) makeRoom(st *stream, keep uint64, keeping bool) {
-	if t.usedBytes() <= t.budget {
+// makeRoom forgets remembered points of folded series that have not
+// reported for a quarter of series_window, this stream's first, until the
+// tracker is within its budget again. Points in use are never forgotten: a
+// forgotten series that reports again would have its whole value counted
+// once more, and forgetting points in use turns that into a loop. Running
+// totals of merged and overflow series are not forgotten: they are counted
+// with the entries, in their half of the budget.
+func (t *seriesTracker) makeRoom(st *stream, keep uint64, keeping bool, now int64) {
+	full := func() bool { return t.usedBytes() > t.budget || t.pointBytes >= t.budget-t.budget/2 }
+	if !full() {
 		return
 	}
+	staleBefore := now - t.window/4
 	evict := func(s *stream) bool {
 		for h, f := range s.folded {
-			if s == st && keeping && h == keep {
+			if (s == st && keeping && h == keep) || f.seen > staleBefore {
 				continue
 			}
 			delete(s.folded, h)
 			t.pointBytes -= f.cost
 			t.full[fullForgotten]++
-			if t.usedBytes() <= t.budget {
+			if !full() {
 				return true
 			}
 		}
 		return false
 	}
-	if evict(st) {
+	if st != nil && evict(st) {
 		return
 	}
 	for _, other := range t.streams {
@@ -792,18 +841,34 @@ func (t *seriesTracker) cumulativeDelta(st *stream, orig uint64, start pcommon.T
 	}
 	prev, ok := st.folded[orig]
 	if !ok {
+		cost := accCost(&cur)
+		if !t.pointRoom(cost) {
+			t.makeRoom(st, 0, false, now)
+		}
+		if !t.pointRoom(cost) {
+			// No room to remember this series, and every remembered point
+			// is in use: its value is not counted (an under-count, counted),
+			// rather than counted whole at every report.
+			t.full[fullDropped]++
+			return accumulator{}
+		}
 		prev = &foldedPoint{}
 		st.folded[orig] = prev
 	}
 	delta := cur.clone()
-	if ok && prev.start == start && !delta.subtract(&prev.last, monotonic) {
-		delta = cur.clone() // reset: the whole value is new
+	switch {
+	case !ok:
+	case prev.start == start || (!monotonic && cur.kind == accNumber):
+		// The same series (or an up-down counter that restarted, whose new
+		// value replaces its old one): its change since the last point.
+		if !delta.subtract(&prev.last, monotonic) {
+			delta = cur.clone() // reset: the whole value is new
+		}
 	}
 	prev.seen, prev.start, prev.last = now, start, cur.clone()
 	cost := accCost(&prev.last)
 	t.pointBytes += cost - prev.cost
 	prev.cost = cost
-	t.makeRoom(st, orig, true)
 	return delta
 }
 

@@ -164,9 +164,12 @@ type batch struct {
 	dropped   [numScopes]int64
 	capped    int64
 	truncated int64
-	folded    int64
-	now       int64
-	off       offenders
+	// resRemoved hashes what guarding removed from the current resource
+	// (metrics): it is part of each of its series' original identity.
+	resRemoved uint64
+	folded     int64
+	now        int64
+	off        offenders
 }
 
 func (g *guard) finish(ctx context.Context, sig signal, b *batch) {
