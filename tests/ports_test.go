@@ -166,12 +166,20 @@ func TestGatewayPortsHostile(t *testing.T) {
 
 func is4xx(code int) bool    { return code >= 400 && code < 500 }
 func below500(code int) bool { return code < 500 }
+// markdownSafe makes an answer body fit a table cell: printable text only
+// (a 400 over OTLP/HTTP protobuf is a binary google.rpc.Status around its
+// message).
 func markdownSafe(s string) string {
-	s = strings.ReplaceAll(strings.ReplaceAll(s, "|", "/"), "\n", " ")
+	s = strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f || r == '|' {
+			return -1
+		}
+		return r
+	}, strings.ToValidUTF8(s, ""))
 	if len(s) > 120 {
 		s = s[:120] + "..."
 	}
-	return strings.ToValidUTF8(s, "?")
+	return s
 }
 
 func sortedKeys(m map[string]string) []string {
