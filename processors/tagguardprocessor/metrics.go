@@ -107,6 +107,8 @@ type seriesTracker struct {
 	full        [numFullOutcomes]int64
 	merged      int64 // data points merged into a collapsed series, since the last report
 	lastSweep   int64
+	// lastEvictScan paces makeRoom's search for stale points.
+	lastEvictScan int64
 
 	// Scratch space of one metric, reused (the lock is held).
 	ids     []ident
@@ -806,6 +808,13 @@ func (t *seriesTracker) makeRoom(st *stream, keep uint64, keeping bool, now int6
 	if !full() {
 		return
 	}
+	// A scan that finds nothing stale costs a walk over every remembered
+	// point: with the budget full of points in use, scan at most once per
+	// 1/16 of the window, not once per new series.
+	if now-t.lastEvictScan < t.window/16 {
+		return
+	}
+	t.lastEvictScan = now
 	staleBefore := now - t.window/4
 	evict := func(s *stream) bool {
 		for h, f := range s.folded {
