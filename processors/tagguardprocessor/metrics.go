@@ -577,7 +577,7 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 			if to == pass {
 				return false
 			}
-			if dp.Flags().NoRecordedValue() || isNaNPoint(dp) {
+			if dp.Flags().NoRecordedValue() || (dp.ValueType() == pmetric.NumberDataPointValueTypeDouble && math.IsNaN(dp.DoubleValue())) {
 				// A staleness marker (or NaN) of a folded or merged series:
 				// nothing to add, and the merged series goes on.
 				return !observe
@@ -624,7 +624,7 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 			if to == pass {
 				return false
 			}
-			if dp.Flags().NoRecordedValue() || isNaNPoint(dp) {
+			if dp.Flags().NoRecordedValue() {
 				// A staleness marker (or NaN) of a folded or merged series:
 				// nothing to add, and the merged series goes on.
 				return !observe
@@ -671,7 +671,7 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 			if to == pass {
 				return false
 			}
-			if dp.Flags().NoRecordedValue() || isNaNPoint(dp) {
+			if dp.Flags().NoRecordedValue() {
 				// A staleness marker (or NaN) of a folded or merged series:
 				// nothing to add, and the merged series goes on.
 				return !observe
@@ -718,7 +718,7 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 			if to == pass {
 				return false
 			}
-			if dp.Flags().NoRecordedValue() || isNaNPoint(dp) {
+			if dp.Flags().NoRecordedValue() {
 				// A staleness marker (or NaN) of a folded or merged series:
 				// nothing to add, and the merged series goes on.
 				return !observe
@@ -754,12 +754,6 @@ func (t *seriesTracker) limit(g *guard, m pmetric.Metric, key uint64, b *batch) 
 		}
 	}
 	return ov.n
-}
-
-// isNaNPoint reports a number data point whose value is NaN.
-func isNaNPoint(dp any) bool {
-	n, ok := dp.(pmetric.NumberDataPoint)
-	return ok && n.ValueType() == pmetric.NumberDataPointValueTypeDouble && math.IsNaN(n.DoubleValue())
 }
 
 // mergedOf is the running total of a collapsed identity of a cumulative
