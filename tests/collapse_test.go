@@ -102,10 +102,17 @@ func TestTagguardCollapsedSeriesInPrometheus(t *testing.T) {
 func startGateway(t *testing.T, prom string) *collector {
 	t.Helper()
 	tempoAddr, _ := otlpGRPCStandIn(t)
+	return startGatewayWith(t, prom, tempoAddr, nil)
+}
+
+// startGatewayWith is startGateway with a Tempo of the caller's (its
+// OTLP/gRPC address) and extra environment variables, which override.
+func startGatewayWith(t *testing.T, prom, tempoAddr string, extra []string) *collector {
+	t.Helper()
 	vendorURL, _ := otlpHTTPStandIn(t, "/v1/")
 	lokiURL, _ := otlpHTTPStandIn(t, "/otlp/v1/")
 	esURL, _ := elasticsearchStandIn(t)
-	return startCollectorEnv(t, []string{
+	return startCollectorEnv(t, append([]string{
 		"FABRIC_QUEUEWATCH_ENDPOINT=127.0.0.1:" + strconv.Itoa(freePort(t)),
 		"FABRIC_INGEST_TOKEN=" + gwToken,
 		"FABRIC_QUEUE_DIR=" + t.TempDir(),
@@ -121,7 +128,8 @@ func startGateway(t *testing.T, prom string) *collector {
 		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
 		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
 		"FABRIC_TAIL_DECISION_WAIT=1s",
-	}, "--config", gatewayConfig())
+		"FABRIC_TRACES_HELD_FOR=2s",
+	}, extra...), "--config", gatewayConfig())
 }
 
 // gatewayConfig is configs/gateway.yaml, or FABRIC_GATEWAY_CONFIG for a hand

@@ -71,6 +71,8 @@ type sender struct {
 	tier     string
 	interval time.Duration
 	spans    int
+	token    string // bearer token, for the gateway
+	pad      int    // bytes of a "payload" attribute on every span (large spans)
 
 	mu       sync.Mutex
 	sent     int         // spans offered
@@ -111,7 +113,16 @@ func (s *sender) run(ctx context.Context, url string, wg *sync.WaitGroup) {
 		backoff := 50 * time.Millisecond
 		deadline := time.Now().Add(30 * time.Second)
 		for {
-			resp, err := http.Post(url, "application/x-protobuf", bytes.NewReader(body))
+			req, err := http.NewRequestWithContext(context.Background(), http.MethodPost, url, bytes.NewReader(body))
+			if err != nil {
+				s.fail(err)
+				return
+			}
+			req.Header.Set("Content-Type", "application/x-protobuf")
+			if s.token != "" {
+				req.Header.Set("Authorization", "Bearer "+s.token)
+			}
+			resp, err := http.DefaultClient.Do(req)
 			if err != nil {
 				s.fail(fmt.Errorf("%s: %w", s.tier, err))
 				return
@@ -156,11 +167,16 @@ func (s *sender) batch(first int) []byte {
 	for i := range s.spans {
 		sp := spans.AppendEmpty()
 		sp.SetName("op")
-		sp.SetTraceID(pcommon.TraceID{1, byte(first >> 16), byte(first >> 8), byte(first), byte(i)})
-		sp.SetSpanID(pcommon.SpanID{2, byte(i)})
+		// One trace per request, its own per tier: tail sampling (in the
+		// gateway) decides on whole traces of one service.
+		sp.SetTraceID(pcommon.TraceID{1, s.tier[0], byte(first >> 24), byte(first >> 16), byte(first >> 8), byte(first)})
+		sp.SetSpanID(pcommon.SpanID{2, byte(i), byte(first >> 24), byte(first >> 16), byte(first >> 8), byte(first)})
 		sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
 		sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Millisecond)))
 		sp.Attributes().PutInt("seq", int64(first+i))
+		if s.pad > 0 {
+			sp.Attributes().PutStr("payload", strings.Repeat("x", s.pad))
+		}
 	}
 	b, _ := ptraceotlp.NewExportRequestFromTraces(td).MarshalProto()
 	return b

@@ -50,10 +50,12 @@ type watcher struct {
 	machine    *levelMachine
 	ring       ring
 	last       sample
-	missing    map[string]bool // watched exporters missing from the last measurement
-	measured   bool            // a measurement has succeeded
-	lastOK     time.Time       // when the last measurement succeeded
-	failing    bool            // the last measurement failed
+	rooms      map[string]float64 // per signal, the room left in its fullest watched queue
+	roomsAt    time.Time          // when rooms was measured
+	missing    map[string]bool    // watched exporters missing from the last measurement
+	measured   bool               // a measurement has succeeded
+	lastOK     time.Time          // when the last measurement succeeded
+	failing    bool               // the last measurement failed
 	host       component.Host
 	shed       map[shedKey]int64
 	shedPrev   map[shedKey]int64 // shed at the previous measurement, for rates
@@ -165,7 +167,7 @@ func (w *watcher) loop(stop <-chan struct{}) {
 // but gold) for as long as the metrics endpoint is slow or down.
 func (w *watcher) measure(now time.Time) {
 	ctx := context.Background()
-	fills, err := w.scrape(ctx)
+	fills, rooms, err := w.scrape(ctx)
 	if err != nil {
 		w.tb.QueuewatchScrapeFailures.Add(ctx, 1)
 		w.mu.Lock()
@@ -205,6 +207,9 @@ func (w *watcher) measure(now time.Time) {
 		w.logger.Info("queuewatch: reading the collector's own metrics again")
 		w.reportStatus(componentstatus.NewEvent(componentstatus.StatusOK))
 	}
+	w.mu.Lock()
+	w.rooms, w.roomsAt = rooms, now
+	w.mu.Unlock()
 	w.apply(fills, now)
 }
 
@@ -263,27 +268,29 @@ func (w *watcher) apply(fills map[string]float64, now time.Time) {
 }
 
 // scrape reads the watched exporters' fill ratios from the collector's own
-// metrics: per exporter, the fullest of its signals' queues.
-func (w *watcher) scrape(ctx context.Context) (map[string]float64, error) {
+// metrics: per exporter, the fullest of its signals' queues; and per signal,
+// the room left in its fullest queue.
+func (w *watcher) scrape(ctx context.Context) (fills, rooms map[string]float64, err error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, w.cfg.MetricsEndpoint, http.NoBody)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	req.Header.Set("Accept", "text/plain")
 	resp, err := w.client.Do(req)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		_, _ = io.Copy(io.Discard, resp.Body)
-		return nil, fmt.Errorf("%s: %s", w.cfg.MetricsEndpoint, resp.Status)
+		return nil, nil, fmt.Errorf("%s: %s", w.cfg.MetricsEndpoint, resp.Status)
 	}
 	families, err := parseExposition(io.LimitReader(resp.Body, 64<<20))
 	if err != nil {
-		return nil, fmt.Errorf("parsing %s: %w", w.cfg.MetricsEndpoint, err)
+		return nil, nil, fmt.Errorf("parsing %s: %w", w.cfg.MetricsEndpoint, err)
 	}
-	return fillRatios(families, w.cfg.Exporters), nil
+	fills, rooms = fillRatios(families, w.cfg.Exporters)
+	return fills, rooms, nil
 }
 
 // parseExposition parses the Prometheus text format. prometheus/common
@@ -301,8 +308,10 @@ func parseExposition(r io.Reader) (families map[string]*dto.MetricFamily, err er
 }
 
 // fillRatios computes size/capacity per (exporter, signal) and keeps the
-// fullest signal of each watched exporter.
-func fillRatios(families map[string]*dto.MetricFamily, watched []string) map[string]float64 {
+// fullest signal of each watched exporter; rooms is, per signal (data_type),
+// the least capacity-size among the watched exporters' queues of that
+// signal, in the queues' own units (items with `sizer: items`).
+func fillRatios(families map[string]*dto.MetricFamily, watched []string) (fills, rooms map[string]float64) {
 	type queue struct{ exporter, signal string }
 	read := func(name string) map[queue]float64 {
 		out := map[queue]float64{}
@@ -333,18 +342,22 @@ func fillRatios(families map[string]*dto.MetricFamily, watched []string) map[str
 		return out
 	}
 	sizes, capacities := read(queueSizeMetric), read(queueCapacityMetric)
-	fills := map[string]float64{}
+	fills, rooms = map[string]float64{}, map[string]float64{}
 	for q, capacity := range capacities {
 		size, ok := sizes[q]
-		if !ok || !(capacity > 0) || math.IsInf(capacity, 0) || math.IsNaN(size) {
+		if !ok || !(capacity > 0) || math.IsInf(capacity, 0) || math.IsNaN(size) || math.IsInf(size, 0) {
 			continue // no usable reading: not reporting rather than a made-up fill
 		}
 		f := math.Max(0, math.Min(size/capacity, 1))
 		if cur, ok := fills[q.exporter]; !ok || f > cur {
 			fills[q.exporter] = f
 		}
+		room := math.Max(0, capacity-size)
+		if cur, ok := rooms[q.signal]; !ok || room < cur {
+			rooms[q.signal] = room
+		}
 	}
-	return fills
+	return fills, rooms
 }
 
 // Level implements pressure.Source.
@@ -352,6 +365,14 @@ func (w *watcher) Level() pressure.Level { return pressure.Level(w.level.Load())
 
 // Fill implements pressure.Source.
 func (w *watcher) Fill() float64 { return math.Float64frombits(w.fill.Load()) }
+
+// Room implements pressure.Source.
+func (w *watcher) Room(signal string) (float64, time.Time, bool) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	r, ok := w.rooms[signal]
+	return r, w.roomsAt, ok
+}
 
 // ReportShed implements pressure.Source.
 func (w *watcher) ReportShed(tier, signal, reason string, items int) {

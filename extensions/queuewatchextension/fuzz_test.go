@@ -1,6 +1,7 @@
 package queuewatchextension
 
 import (
+	"math"
 	"strings"
 	"testing"
 )
@@ -18,7 +19,13 @@ func FuzzFillRatios(f *testing.F) {
 		if err != nil {
 			return
 		}
-		for exp, fill := range fillRatios(families, []string{"otlp_grpc/backend"}) {
+		fills, rooms := fillRatios(families, []string{"otlp_grpc/backend"})
+		for sig, room := range rooms {
+			if !(room >= 0) || math.IsInf(room, 0) {
+				t.Fatalf("room of %s: %v", sig, room)
+			}
+		}
+		for exp, fill := range fills {
 			if !(fill >= 0 && fill <= 1) {
 				t.Fatalf("%s: fill %v outside [0, 1] from %q", exp, fill, text)
 			}

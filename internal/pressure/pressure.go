@@ -4,7 +4,10 @@
 // data by tier.
 package pressure // import "github.com/otelcol-fabric/otelcol-fabric/internal/pressure"
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Level is the graded pressure on the pipeline's exporters.
 type Level int32
@@ -43,6 +46,12 @@ type Source interface {
 	// Fill is the highest fill ratio (0..1) of the watched queues at the
 	// last measurement.
 	Fill() float64
+	// Room is, for a signal ("traces", "metrics", "logs"), how much the
+	// fullest watched queue of that signal could still take at the last
+	// measurement (capacity minus size, in the queue's sizer units: items
+	// with `sizer: items`), and when that measurement was taken; false
+	// before a measurement saw one.
+	Room(signal string) (room float64, at time.Time, ok bool)
 	// ReportShed records items a processor shed or refused, for the status
 	// page: tier, signal, and the reason (a fixed word such as
 	// "tier_dropped", "below_severity", "refused").

@@ -3,6 +3,7 @@ package backpressureprocessor // import "github.com/otelcol-fabric/otelcol-fabri
 import (
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"time"
@@ -64,6 +65,15 @@ type CriticalActions struct {
 	// RefuseGoldAt is the queue fill at which gold is refused too (with a
 	// retryable error, never dropped), before the queue overflows.
 	RefuseGoldAt float64 `mapstructure:"refuse_gold_at"`
+	// HeldFor is, per signal, how long data that passed this processor may
+	// still be held by the processors after it before it reaches the
+	// exporters' queues (tail_sampling: its decision_wait plus its 1 s
+	// decision tick). The items passed within that time are on their way to
+	// the queues; at critical, gold is refused too once they would not fit
+	// in the room left in the fullest queue of the signal, because a full
+	// queue behind tail_sampling drops what tail_sampling releases into it
+	// (the sender was told OK long before). Unset or 0: nothing is held.
+	HeldFor map[string]time.Duration `mapstructure:"held_for"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -133,6 +143,17 @@ func (cfg *Config) Validate() error {
 	}
 	if cfg.Critical.RefuseGoldAt <= 0 || cfg.Critical.RefuseGoldAt > 1 {
 		errs = append(errs, fmt.Errorf("critical::refuse_gold_at: must be within (0, 1], got %v", cfg.Critical.RefuseGoldAt))
+	}
+	for _, sig := range slices.Sorted(maps.Keys(cfg.Critical.HeldFor)) {
+		d := cfg.Critical.HeldFor[sig]
+		switch {
+		case !slices.Contains(signalNames[:], sig):
+			errs = append(errs, fmt.Errorf("critical::held_for: unknown signal %q (valid: traces, metrics, logs)", sig))
+		case d < 0:
+			errs = append(errs, fmt.Errorf("critical::held_for::%s: must not be negative, got %s", sig, d))
+		case d > maxHeldFor:
+			errs = append(errs, fmt.Errorf("critical::held_for::%s: at most %s, got %s", sig, maxHeldFor, d))
+		}
 	}
 	for i, p := range cfg.Elevated.LogAttributes {
 		if _, err := attrmatch.CompilePattern(p); err != nil {

@@ -83,6 +83,9 @@ type shedder struct {
 	refuseGoldAt float64
 	logAttrs     *attrmatch.Matcher
 
+	inFlight [numSignals]*inFlight // signals with critical::held_for
+	now      func() time.Time
+
 	shedAttrs    [numTiers][numSignals][numReasons]metric.AddOption
 	refusedAttrs [numTiers][numSignals]metric.AddOption
 }
@@ -100,6 +103,12 @@ func newShedder(set processor.Settings, cfg *Config) (*shedder, error) {
 		services:     map[string]tier{},
 		slowSpan:     cfg.High.SlowSpan,
 		refuseGoldAt: cfg.Critical.RefuseGoldAt,
+		now:          time.Now,
+	}
+	for sig := range numSignals {
+		if d := cfg.Critical.HeldFor[signalNames[sig]]; d > 0 {
+			s.inFlight[sig] = newInFlight(d)
+		}
 	}
 	s.defaultTier, _ = tierOf(cfg.DefaultTier)
 	for svc, t := range cfg.Services {
@@ -195,7 +204,9 @@ func (s *shedder) record(ctx context.Context, sig signal, c *counts) {
 func (s *shedder) refuse(ctx context.Context, sig signal, items [numTiers]int64) error {
 	fill := s.src.Fill()
 	nonGold := items[silver]+items[bronze] > 0
-	if !nonGold && fill < s.refuseGoldAt {
+	room, onTheirWay, fits := s.fits(sig, items[gold])
+	if !nonGold && fill < s.refuseGoldAt && fits {
+		s.passed(sig, func() int { return int(items[gold]) })
 		return nil
 	}
 	for t := range numTiers {
@@ -207,7 +218,39 @@ func (s *shedder) refuse(ctx context.Context, sig signal, items [numTiers]int64)
 	if nonGold {
 		return fmt.Errorf("backpressure: critical pressure (fullest exporter queue %.0f%%): refusing non-gold %s, retry later", fill*100, signalNames[sig])
 	}
+	if !fits {
+		return fmt.Errorf("backpressure: the fullest %s queue has room for %.0f items and %d are still on their way to it (critical::held_for %s): refusing %s, retry later",
+			signalNames[sig], room, onTheirWay, s.cfg.Critical.HeldFor[signalNames[sig]], signalNames[sig])
+	}
 	return fmt.Errorf("backpressure: exporter queue %.0f%% full: refusing %s, retry later", fill*100, signalNames[sig])
+}
+
+// passed records items forwarded (count is called only for a signal with
+// critical::held_for).
+func (s *shedder) passed(sig signal, count func() int) {
+	if f := s.inFlight[sig]; f != nil {
+		f.add(s.now(), int64(count()))
+	}
+}
+
+// fits says whether a batch of n items still fits in the room left in the
+// signal's fullest queue at its last measurement, after the items that were
+// still held by the processors after this one then (passed within held_for
+// before it) and those passed since. Without held_for for
+// the signal, or before queuewatch measured a queue of it, it fits.
+func (s *shedder) fits(sig signal, n int64) (room float64, onTheirWay int64, ok bool) {
+	f := s.inFlight[sig]
+	if f == nil {
+		return 0, 0, true
+	}
+	room, at, measured := s.src.Room(signalNames[sig])
+	if !measured {
+		return 0, 0, true
+	}
+	// What will still reach the queue after it was measured: everything
+	// passed from held_for before the measurement on.
+	onTheirWay = f.since(at.Add(-s.cfg.Critical.HeldFor[signalNames[sig]]), s.now())
+	return room, onTheirWay, float64(onTheirWay+n) <= room
 }
 
 // dropped: the tier is shed entirely at this level.
@@ -223,6 +266,7 @@ func (s *shedder) reduced(level pressure.Level, t tier) bool {
 func (s *shedder) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	level := s.src.Level()
 	if level == pressure.OK {
+		s.passed(sigTraces, func() int { return td.SpanCount() })
 		return td, nil
 	}
 	if level == pressure.Critical {
@@ -258,12 +302,14 @@ func (s *shedder) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.T
 	if td.ResourceSpans().Len() == 0 {
 		return td, processorhelper.ErrSkipProcessingData // nothing left to forward
 	}
+	s.passed(sigTraces, func() int { return td.SpanCount() })
 	return td, nil
 }
 
 func (s *shedder) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	level := s.src.Level()
 	if level == pressure.OK {
+		s.passed(sigMetrics, func() int { return md.DataPointCount() })
 		return md, nil
 	}
 	if level == pressure.Critical {
@@ -290,12 +336,14 @@ func (s *shedder) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 	if md.ResourceMetrics().Len() == 0 {
 		return md, processorhelper.ErrSkipProcessingData
 	}
+	s.passed(sigMetrics, func() int { return md.DataPointCount() })
 	return md, nil
 }
 
 func (s *shedder) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	level := s.src.Level()
 	if level == pressure.OK {
+		s.passed(sigLogs, func() int { return ld.LogRecordCount() })
 		return ld, nil
 	}
 	if level == pressure.Critical {
@@ -338,6 +386,7 @@ func (s *shedder) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 	if ld.ResourceLogs().Len() == 0 {
 		return ld, processorhelper.ErrSkipProcessingData
 	}
+	s.passed(sigLogs, func() int { return ld.LogRecordCount() })
 	return ld, nil
 }
 

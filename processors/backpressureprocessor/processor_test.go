@@ -54,6 +54,8 @@ func TestConfig(t *testing.T) {
 		"severity_decreasing": "high::min_log_severity (INFO) must not be below elevated::min_log_severity (ERROR)",
 		"bad_default":         `default_tier: unknown tier "tin"`,
 		"bad_refuse":          "critical::refuse_gold_at: must be within (0, 1], got 1.5",
+		"held_for_signal":     `critical::held_for: unknown signal "spans" (valid: traces, metrics, logs)`,
+		"held_for_negative":   "critical::held_for::traces: must not be negative, got -1s",
 	} {
 		err := xconfmap.Validate(loadConfig(t, name))
 		if assert.Error(t, err, name) {
@@ -67,10 +69,19 @@ func TestConfig(t *testing.T) {
 type fakeWatch struct {
 	component.StartFunc
 	component.ShutdownFunc
-	mu    sync.Mutex
-	level pressure.Level
-	fill  float64
-	shed  map[string]int
+	mu      sync.Mutex
+	level   pressure.Level
+	fill    float64
+	rooms   map[string]float64
+	roomsAt time.Time
+	shed    map[string]int
+}
+
+func (f *fakeWatch) Room(signal string) (float64, time.Time, bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	r, ok := f.rooms[signal]
+	return r, f.roomsAt, ok
 }
 
 func (f *fakeWatch) Level() pressure.Level { f.mu.Lock(); defer f.mu.Unlock(); return f.level }
@@ -289,6 +300,88 @@ func TestCriticalGold(t *testing.T) {
 	assert.False(t, consumererror.IsPermanent(err))
 	assert.Len(t, p.traces.AllTraces(), 1)
 	assert.Equal(t, 1, p.watch.shed["gold/traces/refused"])
+}
+
+// TestCriticalGoldHeldFor: with critical::held_for, gold is refused at
+// critical, although the fill is below refuse_gold_at, once the batch would
+// not fit in the room the last measurement left in the queue after what was
+// on its way then (passed within held_for before it) and what passed since;
+// items passed at every level count; other signals are not affected.
+func TestCriticalGoldHeldFor(t *testing.T) {
+	ctx := context.Background()
+	cfg := createDefaultConfig().(*Config)
+	cfg.Critical.HeldFor = map[string]time.Duration{"traces": 2 * time.Second}
+	s, err := newShedder(processortest.NewNopSettings(metadata.Type), cfg)
+	require.NoError(t, err)
+	watch := &fakeWatch{shed: map[string]int{}, rooms: map[string]float64{"traces": 1000, "logs": 10}}
+	s.src = watch
+	now := time.Unix(1000, 0)
+	s.now = func() time.Time { return now }
+	gold := func(n int) ptrace.Traces {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("service.tier", "gold")
+		spans := rs.ScopeSpans().AppendEmpty().Spans()
+		for range n {
+			spans.AppendEmpty()
+		}
+		return td
+	}
+
+	// 700 spans pass at ok.
+	_, err = s.processTraces(ctx, gold(700))
+	require.NoError(t, err)
+	watch.level, watch.fill = pressure.Critical, 0.9
+	now = now.Add(500 * time.Millisecond)
+	watch.roomsAt = now // measured now: the 700 are still held
+	_, err = s.processTraces(ctx, gold(300))
+	require.NoError(t, err, "700 + 300 fit in a room of 1000")
+	_, err = s.processTraces(ctx, gold(1))
+	require.Error(t, err, "1001 would not fit")
+	assert.False(t, consumererror.IsPermanent(err))
+	assert.Contains(t, err.Error(), "the fullest traces queue has room for 1000 items and 1000 are still on their way to it (critical::held_for 2s)")
+	assert.Equal(t, 1, watch.shed["gold/traces/refused"])
+
+	// Measured 2.1 s after the 700 passed: they reached the queue before
+	// the measurement (its room counts them); the 300 had not.
+	now = now.Add(1600 * time.Millisecond)
+	watch.roomsAt = now
+	_, err = s.processTraces(ctx, gold(700))
+	require.NoError(t, err, "300 + 700 fit")
+	// The same measurement a second later: the 700 passed since count too.
+	now = now.Add(time.Second)
+	_, err = s.processTraces(ctx, gold(1))
+	require.Error(t, err, "a measurement taken before the last 700 passed")
+	// A newer measurement with less room.
+	watch.rooms["traces"], watch.roomsAt = 500, now
+	_, err = s.processTraces(ctx, gold(1))
+	require.Error(t, err, "the room shrank below the 700 still held")
+
+	// Logs have no held_for: a room of 10 does not refuse 100 gold records.
+	ld := plog.NewLogs()
+	rl := ld.ResourceLogs().AppendEmpty()
+	rl.Resource().Attributes().PutStr("service.tier", "gold")
+	for range 100 {
+		rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	}
+	_, err = s.processLogs(ctx, ld)
+	require.NoError(t, err)
+}
+
+func TestInFlightWindow(t *testing.T) {
+	f := newInFlight(time.Second)
+	t0 := time.Unix(50, 0)
+	f.add(t0, 5)
+	f.add(t0.Add(50*time.Millisecond), 7)
+	f.add(t0.Add(400*time.Millisecond), 1)
+	now := t0.Add(500 * time.Millisecond)
+	assert.Equal(t, int64(13), f.since(t0, now))
+	assert.Equal(t, int64(13), f.since(t0.Add(99*time.Millisecond), now), "rounded outwards to whole slots: never under-counts")
+	assert.Equal(t, int64(1), f.since(t0.Add(100*time.Millisecond), now))
+	assert.Equal(t, int64(0), f.since(t0, t0.Add(time.Hour)), "older than the ring")
+	assert.Equal(t, int64(13), f.since(t0.Add(-time.Hour), now), "since before the ring: as far back as it reaches")
+	f.add(t0.Add(time.Hour), 3) // reuses a slot of the ring
+	assert.Equal(t, int64(3), f.since(t0, t0.Add(time.Hour)))
 }
 
 func TestTierFromServiceMap(t *testing.T) {
