@@ -273,31 +273,39 @@ func lbDeliveries(gws []*lbGateway, traces []int) map[int]lbDelivery {
 	return out
 }
 
-// startLBAgent runs configs/agent.yaml outside Kubernetes (a kubeconfig to
-// nowhere for k8sattributes and kubeletstats, container logs from an empty
-// directory) in front of the gateways, with the given overlays. The agent
-// reaches the gateways over TLS (FABRIC_GATEWAY_INSECURE=false, the test
-// CA through SSL_CERT_FILE).
+// startLBAgent runs configs/agent.yaml outside Kubernetes (agentEnv) in
+// front of the gateways, with the given overlays. The agent reaches the
+// gateways over TLS (FABRIC_GATEWAY_INSECURE=false, the test CA through
+// SSL_CERT_FILE).
 func startLBAgent(t *testing.T, gws []*lbGateway, certFile string, overlays ...string) *collector {
 	t.Helper()
 	args := []string{"--config", "configs/agent.yaml"}
 	for _, o := range overlays {
 		args = append(args, "--config", o)
 	}
-	return startCollectorEnv(t, []string{
+	env := agentEnv(t, gws[0].col.GRPC, [3]string{gws[0].col.GRPC, gws[1].col.GRPC, gws[2].col.GRPC})
+	return startCollectorEnv(t, append(env, "FABRIC_GATEWAY_INSECURE=false", "SSL_CERT_FILE="+certFile), args...)
+}
+
+// agentEnv is the environment that runs configs/agent.yaml outside
+// Kubernetes: a kubeconfig to nowhere for k8sattributes and kubeletstats,
+// container logs from an empty directory, metrics, logs and profiles to
+// gateway, and the three gateways that tests/testdata/loadbalancing-overlay.yaml
+// gives the loadbalancing exporter's static resolver for traces.
+func agentEnv(t *testing.T, gateway string, lb [3]string) []string {
+	t.Helper()
+	return []string{
 		"FABRIC_INGEST_TOKEN=" + gwToken,
 		"K8S_NODE_NAME=node-1",
 		"FABRIC_KUBE_AUTH=kubeConfig",
 		"KUBECONFIG=" + filepath.Join(repoRoot(t), "tests", "testdata", "kubeconfig"),
 		"FABRIC_QUEUE_DIR=" + t.TempDir(),
 		"FABRIC_LOG_GLOB=" + filepath.Join(t.TempDir(), "*.log"),
-		"FABRIC_GATEWAY_ENDPOINT=" + gws[0].col.GRPC,
-		"FABRIC_GATEWAY_INSECURE=false",
-		"SSL_CERT_FILE=" + certFile,
-		"FABRIC_TEST_GATEWAY_A=" + gws[0].col.GRPC,
-		"FABRIC_TEST_GATEWAY_B=" + gws[1].col.GRPC,
-		"FABRIC_TEST_GATEWAY_C=" + gws[2].col.GRPC,
-	}, args...)
+		"FABRIC_GATEWAY_ENDPOINT=" + gateway,
+		"FABRIC_TEST_GATEWAY_A=" + lb[0],
+		"FABRIC_TEST_GATEWAY_B=" + lb[1],
+		"FABRIC_TEST_GATEWAY_C=" + lb[2],
+	}
 }
 
 // lbSender posts one trace per request to the agent's OTLP/HTTP receiver at
@@ -654,18 +662,9 @@ func retryLines(log, endpoint string) int {
 // refuses to send a token without TLS ("grpc: the credentials require
 // transport level security"); the token now goes as a header.
 func TestAgentStartsWithShippedDefaults(t *testing.T) {
-	agent := startCollectorEnv(t, []string{
-		"FABRIC_INGEST_TOKEN=" + gwToken,
-		"K8S_NODE_NAME=node-1",
-		"FABRIC_KUBE_AUTH=kubeConfig",
-		"KUBECONFIG=" + filepath.Join(repoRoot(t), "tests", "testdata", "kubeconfig"),
-		"FABRIC_QUEUE_DIR=" + t.TempDir(),
-		"FABRIC_LOG_GLOB=" + filepath.Join(t.TempDir(), "*.log"),
-		fmt.Sprintf("FABRIC_GATEWAY_ENDPOINT=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("FABRIC_TEST_GATEWAY_A=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("FABRIC_TEST_GATEWAY_B=127.0.0.1:%d", freePort(t)),
-		fmt.Sprintf("FABRIC_TEST_GATEWAY_C=127.0.0.1:%d", freePort(t)),
-	}, "--config", "configs/agent.yaml", "--config", "tests/testdata/loadbalancing-overlay.yaml")
+	port := func() string { return fmt.Sprintf("127.0.0.1:%d", freePort(t)) }
+	agent := startCollectorEnv(t, agentEnv(t, port(), [3]string{port(), port(), port()}),
+		"--config", "configs/agent.yaml", "--config", "tests/testdata/loadbalancing-overlay.yaml")
 	assert.NotContains(t, agent.output.String(), "require transport level security")
 	require.Equal(t, 0, agent.terminate())
 }
