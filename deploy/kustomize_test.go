@@ -138,6 +138,7 @@ func TestGatewayOverlay(t *testing.T) {
 		}
 	}
 	assert.Equal(t, "otelcol-fabric-ingest", envSecret["FABRIC_INGEST_TOKEN"], "the token comes from a Secret")
+	assertGOMEMLIMIT(t, c)
 
 	// Selectors match the pod labels.
 	labels := dep.Spec.Template.Labels
@@ -193,6 +194,7 @@ func TestAgentOverlay(t *testing.T) {
 	}
 	assert.Equal(t, "spec.nodeName", env["K8S_NODE_NAME"].ValueFrom.FieldRef.FieldPath)
 	assert.Equal(t, "/hostfs", env["FABRIC_HOSTFS"].Value)
+	assertGOMEMLIMIT(t, c)
 	ports := map[int32]int32{}
 	for _, p := range c.Ports {
 		ports[p.ContainerPort] = p.HostPort
@@ -210,6 +212,25 @@ func TestAgentOverlay(t *testing.T) {
 	}
 	assert.Contains(t, resources, "pods", "k8sattributes watches pods")
 	assert.Contains(t, resources, "nodes/stats", "kubeletstats reads the kubelet")
+}
+
+// assertGOMEMLIMIT: the container sets Go's soft memory limit to 80% of its
+// memory limit (within 1 MiB), where memory_limiter's hard limit is.
+func assertGOMEMLIMIT(t *testing.T, c corev1.Container) {
+	t.Helper()
+	var v string
+	for _, e := range c.Env {
+		if e.Name == "GOMEMLIMIT" {
+			v = e.Value
+		}
+	}
+	mib, ok := strings.CutSuffix(v, "MiB")
+	require.True(t, ok, "GOMEMLIMIT is set in MiB, got %q", v)
+	var got int64
+	_, err := fmt.Sscan(mib, &got)
+	require.NoError(t, err)
+	want := c.Resources.Limits.Memory().Value() * 8 / 10 >> 20
+	assert.InDelta(t, want, got, 1, "GOMEMLIMIT is 80%% of the memory limit (%s)", c.Resources.Limits.Memory())
 }
 
 // The rendered output is stable YAML: a smoke check that nothing renders empty.

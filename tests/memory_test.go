@@ -3,8 +3,12 @@ package tests
 import (
 	"context"
 	"fmt"
+	"io"
 	"net"
+	"net/http"
 	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -49,6 +53,7 @@ func TestLargeSpansIn2GiB(t *testing.T) {
 	esURL, _ := elasticsearchStandIn(t)
 	col := startCollectorEnv(t, []string{
 		"FABRIC_TEST_CGROUP_MEMORY=2147483648",
+		"GOMEMLIMIT=" + deploymentGOMEMLIMIT(t), // as the Deployment sets it
 		"FABRIC_QUEUEWATCH_ENDPOINT=127.0.0.1:0",
 		"FABRIC_INGEST_TOKEN=" + gwToken,
 		"FABRIC_QUEUE_DIR=" + t.TempDir(),
@@ -163,6 +168,120 @@ func TestLargeSpansIn2GiB(t *testing.T) {
 			duration, envOr("FABRIC_TEST_DECISION_WAIT", "10s"), next.Load(), len(ackedCopy), delivered, len(ackedCopy)-delivered, dups, refused, peak>>20))
 	// Not terminate(): a graceful stop waits for the stores' exports in
 	// progress, which on 2 cores can outlast the test; the cleanup kills it.
+}
+
+// deploymentGOMEMLIMIT is the GOMEMLIMIT the gateway Deployment sets.
+func deploymentGOMEMLIMIT(t *testing.T) string {
+	b, err := os.ReadFile(filepath.Join(repoRoot(t), "deploy/kubernetes/base/gateway/deployment.yaml"))
+	require.NoError(t, err)
+	m := regexp.MustCompile(`- name: GOMEMLIMIT\s+value: (\S+)`).FindSubmatch(b)
+	require.NotNil(t, m, "the gateway Deployment sets GOMEMLIMIT")
+	return string(m[1])
+}
+
+// TestTailSamplingMemoryPerSpan measures what the shipped gateway holds per
+// span while tail sampling waits for its decision (and profilelink indexes
+// every span for the trace -> profile join): traces of 10 spans with 12
+// attributes, decision_wait long enough that nothing is released, heap in
+// use after a forced GC (pprof's heap endpoint with gc=1, then the
+// collector's own heap gauge) at 0, 10,000 and 20,000 traces held. The
+// figures size the gateway in docs/deployment.md.
+func TestTailSamplingMemoryPerSpan(t *testing.T) {
+	if os.Getenv("FABRIC_RELIABILITY_LONG") == "" {
+		t.Skip("long: `make reliability` runs it (FABRIC_RELIABILITY_LONG=1)")
+	}
+	tempoAddr, _ := otlpGRPCStandIn(t)
+	pprofAddr := fmt.Sprintf("127.0.0.1:%d", freePort(t))
+	col := startGatewayWith(t, "http://127.0.0.1:1", tempoAddr, []string{
+		"FABRIC_PPROF_ENDPOINT=" + pprofAddr,
+		"FABRIC_TAIL_DECISION_WAIT=300s",
+		"FABRIC_TRACES_HELD_FOR=301s",
+		"FABRIC_SAMPLE_PERCENT=100",
+		"FABRIC_SAMPLE_SPANS_PER_SEC=100000000",
+	})
+	conn, err := grpc.NewClient(col.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	require.NoError(t, err)
+	defer conn.Close()
+	client := ptraceotlp.NewGRPCClient(conn)
+	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+gwToken)
+
+	heap := func() float64 {
+		resp, err := http.Get("http://" + pprofAddr + "/debug/pprof/heap?gc=1")
+		require.NoError(t, err)
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return metricSum(scrape(t, col), "otelcol_process_runtime_heap_alloc_bytes", "")
+	}
+	const spansPerTrace = 10
+	sent, requestBytes := 0, 0
+	send := func(traces int) {
+		for b := 0; b < traces/100; b++ {
+			td := ptrace.NewTraces()
+			rs := td.ResourceSpans().AppendEmpty()
+			rs.Resource().Attributes().PutStr("service.name", "checkout")
+			rs.Resource().Attributes().PutStr("service.version", "1.4.2")
+			rs.Resource().Attributes().PutStr("deployment.environment.name", "prod")
+			spans := rs.ScopeSpans().AppendEmpty().Spans()
+			now := time.Now()
+			for tr := range 100 {
+				id := sent/spansPerTrace + tr
+				for i := range spansPerTrace {
+					sp := spans.AppendEmpty()
+					sp.SetName(fmt.Sprintf("GET /api/v1/items/{id} %d", i))
+					sp.SetTraceID(pcommon.TraceID{9, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)})
+					sp.SetSpanID(pcommon.SpanID{byte(i + 1), byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)})
+					if i > 0 {
+						sp.SetParentSpanID(pcommon.SpanID{1, byte(id >> 24), byte(id >> 16), byte(id >> 8), byte(id)})
+					}
+					sp.SetKind(ptrace.SpanKindServer)
+					sp.SetStartTimestamp(pcommon.NewTimestampFromTime(now))
+					sp.SetEndTimestamp(pcommon.NewTimestampFromTime(now.Add(time.Duration(i+1) * time.Millisecond)))
+					a := sp.Attributes()
+					a.PutStr("http.request.method", "GET")
+					a.PutStr("http.route", "/api/v1/items/{id}")
+					a.PutInt("http.response.status_code", 200)
+					a.PutStr("url.path", fmt.Sprintf("/api/v1/items/%d", id))
+					a.PutStr("server.address", "checkout.prod.svc.cluster.local")
+					a.PutInt("server.port", 8080)
+					a.PutStr("network.protocol.version", "1.1")
+					a.PutStr("user_agent.original", "Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36")
+					a.PutStr("db.system", "postgresql")
+					a.PutStr("db.operation.name", "SELECT")
+					a.PutStr("thread.name", "worker-7")
+					a.PutInt("seq", int64(sent/spansPerTrace*spansPerTrace+tr*spansPerTrace+i))
+				}
+			}
+			req := ptraceotlp.NewExportRequestFromTraces(td)
+			b, _ := req.MarshalProto()
+			requestBytes += len(b)
+			_, err := client.Export(ctx, req)
+			require.NoError(t, err)
+			sent += 100 * spansPerTrace
+		}
+	}
+
+	base := heap()
+	var rows strings.Builder
+	rows.WriteString("| traces held | spans held | heap in use after GC | per span | per trace | OTLP bytes per span on the wire |\n| --- | --- | --- | --- | --- | --- |\n")
+	fmt.Fprintf(&rows, "| 0 | 0 | %.0f MiB | | | |\n", base/(1<<20))
+	var perSpan float64
+	for _, traces := range []int{10000, 20000} {
+		send(traces - sent/spansPerTrace)
+		time.Sleep(2 * time.Second) // the last batches through the pipeline
+		h := heap()
+		perSpan = (h - base) / float64(sent)
+		t.Logf("%d traces (%d spans) held: heap %.0f MiB, %.0f bytes per span above the idle heap, %.0f per trace; %.0f bytes per span on the wire",
+			sent/spansPerTrace, sent, h/(1<<20), perSpan, perSpan*spansPerTrace, float64(requestBytes)/float64(sent))
+		fmt.Fprintf(&rows, "| %d | %d | %.0f MiB | %.0f B | %.0f B | %.0f B |\n", sent/spansPerTrace, sent, h/(1<<20), perSpan, perSpan*spansPerTrace, float64(requestBytes)/float64(sent))
+	}
+	assert.Zero(t, metricSum(scrape(t, col), "otelcol_processor_tail_sampling_sampling_trace_dropped_too_early_total", ""), "every trace still held")
+	assert.Positive(t, perSpan)
+	reliability.record("Memory per span held by the gateway (tail sampling and profilelink's span index)",
+		"FABRIC_BIN=bin/otelcol-fabric FABRIC_RELIABILITY_LONG=1 go test -count=1 -run TestTailSamplingMemoryPerSpan ./tests/",
+		"configs/gateway.yaml with decision_wait 300 s (nothing released during the run), every trace kept; traces of 10 spans with 12 attributes "+
+			"and a 3-attribute resource, sent over OTLP/gRPC 100 traces per request. Heap in use read from the collector's own "+
+			"otelcol_process_runtime_heap_alloc_bytes right after a forced GC (pprof /debug/pprof/heap?gc=1).\n\n"+rows.String())
+	require.Equal(t, 0, col.terminate())
 }
 
 func envOr(key, def string) string {
