@@ -54,7 +54,8 @@ func depthOf(v pcommon.Value) int {
 // TestDepthLimit: values nested deeper than max_value_depth are cut at that
 // depth, in every place a nested value can be (span, event and link
 // attributes, scope attributes, data point attributes with and without
-// rules, log attributes and bodies), in both modes; shallower values are
+// rules, exemplars' filtered attributes, log attributes and bodies), in both
+// modes; shallower values are
 // untouched; the cuts are counted.
 func TestDepthLimit(t *testing.T) {
 	for _, mode := range []string{modeEnforce, modeObserve} {
@@ -103,11 +104,15 @@ func TestDepthLimit(t *testing.T) {
 
 			md := pmetric.NewMetrics()
 			g := md.ResourceMetrics().AppendEmpty().ScopeMetrics().AppendEmpty().Metrics().AppendEmpty().SetEmptyGauge()
-			nest(g.DataPoints().AppendEmpty().Attributes(), "deep", 100_000)
+			gdp := g.DataPoints().AppendEmpty()
+			nest(gdp.Attributes(), "deep", 100_000)
+			nest(gdp.Exemplars().AppendEmpty().FilteredAttributes(), "deep", 1000)
 			require.NoError(t, h.mp.ConsumeMetrics(ctx, md))
 			dp := h.metrics.AllMetrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Gauge().DataPoints().At(0)
 			v, _ = dp.Attributes().Get("deep")
 			assert.Equal(t, limit, depthOf(v), "data point attribute")
+			v, _ = dp.Exemplars().At(0).FilteredAttributes().Get("deep")
+			assert.Equal(t, limit, depthOf(v), "exemplar filtered attribute")
 
 			m, err := h.tel.GetMetric("otelcol_processor_tagguard_values_truncated")
 			require.NoError(t, err)
@@ -115,7 +120,7 @@ func TestDepthLimit(t *testing.T) {
 			for _, p := range m.Data.(metricdata.Sum[int64]).DataPoints {
 				total += p.Value
 			}
-			assert.Equal(t, int64(7), total, "one cut per deep value")
+			assert.Equal(t, int64(8), total, "one cut per deep value")
 		})
 	}
 }

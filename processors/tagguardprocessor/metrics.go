@@ -33,6 +33,7 @@ func (g *guard) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric
 					g.clampMap(sm.Scope().Attributes(), &b)
 					for _, m := range sm.Metrics().All() {
 						g.guardDatapoints(m, &b) // the depth limit only: there are no datapoint rules
+						g.clampExemplars(m, &b)
 					}
 				}
 			}
@@ -50,11 +51,44 @@ func (g *guard) ProcessMetrics(ctx context.Context, md pmetric.Metrics) (pmetric
 			for _, m := range sm.Metrics().All() {
 				key := resHash + mix(scopeHash+maphash.String(t.seed, m.Name())+uint64(m.Type()))
 				b.folded += t.limit(g, m, key, &b)
+				g.clampExemplars(m, &b)
 			}
 		}
 	}
 	g.finish(ctx, sigMetrics, &b)
 	return md, nil
+}
+
+// clampExemplars applies max_value_depth to the filtered attributes of the
+// metric's exemplars (the data point rules do not apply to them: they are
+// the measurement's own attributes, which the series identity excludes).
+func (g *guard) clampExemplars(m pmetric.Metric, b *batch) {
+	if g.maxDepth <= 0 {
+		return
+	}
+	clamp := func(ex pmetric.ExemplarSlice) {
+		for _, e := range ex.All() {
+			g.clampMap(e.FilteredAttributes(), b)
+		}
+	}
+	switch m.Type() {
+	case pmetric.MetricTypeGauge:
+		for _, dp := range m.Gauge().DataPoints().All() {
+			clamp(dp.Exemplars())
+		}
+	case pmetric.MetricTypeSum:
+		for _, dp := range m.Sum().DataPoints().All() {
+			clamp(dp.Exemplars())
+		}
+	case pmetric.MetricTypeHistogram:
+		for _, dp := range m.Histogram().DataPoints().All() {
+			clamp(dp.Exemplars())
+		}
+	case pmetric.MetricTypeExponentialHistogram:
+		for _, dp := range m.ExponentialHistogram().DataPoints().All() {
+			clamp(dp.Exemplars())
+		}
+	}
 }
 
 func (g *guard) guardDatapoints(m pmetric.Metric, b *batch) {
