@@ -24,6 +24,7 @@ import (
 	"google.golang.org/grpc/credentials/insecure"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/encoding/protowire"
 )
 
 // TestLargeSpansIn2GiB runs the shipped gateway in a 2 GiB memory cgroup (the
@@ -289,4 +290,115 @@ func envOr(key, def string) string {
 		return v
 	}
 	return def
+}
+
+// otlpBody is an ExportTraceServiceRequest of one resource and one scope
+// whose spans field holds n copies of span (encoded Span bytes), built on
+// the wire directly: building millions of spans with pdata would cost the
+// test what it measures in the collector.
+func otlpBody(span []byte, n int) []byte {
+	var spans []byte
+	for range n {
+		spans = protowire.AppendTag(spans, 2, protowire.BytesType) // ScopeSpans.spans
+		spans = protowire.AppendBytes(spans, span)
+	}
+	scope := protowire.AppendTag(nil, 2, protowire.BytesType) // ResourceSpans.scope_spans
+	scope = protowire.AppendBytes(scope, spans)
+	req := protowire.AppendTag(nil, 1, protowire.BytesType) // ExportTraceServiceRequest.resource_spans
+	return protowire.AppendBytes(req, scope)
+}
+
+// field is the first length-delimited field num of a message.
+func field(b []byte, num protowire.Number) []byte {
+	for len(b) > 0 {
+		n, typ, l := protowire.ConsumeTag(b)
+		if l < 0 {
+			return nil
+		}
+		b = b[l:]
+		m := protowire.ConsumeFieldValue(n, typ, b)
+		if m < 0 {
+			return nil
+		}
+		if n == num && typ == protowire.BytesType {
+			v, _ := protowire.ConsumeBytes(b)
+			return v
+		}
+		b = b[m:]
+	}
+	return nil
+}
+
+// TestRequestExpansion measures how much memory one OTLP/HTTP request just
+// under the gateway's body limit takes once decoded, for shapes from the
+// worst (empty spans: 2 bytes each on the wire) to ordinary spans: each
+// shape in a fresh gateway, its peak RSS before and after one request.
+func TestRequestExpansion(t *testing.T) {
+	if os.Getenv("FABRIC_RELIABILITY_LONG") == "" {
+		t.Skip("long: `make reliability` runs it (FABRIC_RELIABILITY_LONG=1)")
+	}
+	const limit = 20 << 20 // confighttp's default max_request_body_size, the gateway's
+	attr := func(key string, v int64) []byte {
+		any := protowire.AppendTag(nil, 3, protowire.VarintType) // AnyValue.int_value
+		any = protowire.AppendVarint(any, uint64(v))
+		kv := protowire.AppendTag(nil, 1, protowire.BytesType)
+		kv = protowire.AppendString(kv, key)
+		kv = protowire.AppendTag(kv, 2, protowire.BytesType)
+		return protowire.AppendBytes(kv, any)
+	}
+	tinyAttrs := []byte{}
+	for i := range 100 {
+		tinyAttrs = protowire.AppendTag(tinyAttrs, 9, protowire.BytesType) // Span.attributes
+		tinyAttrs = protowire.AppendBytes(tinyAttrs, attr(fmt.Sprintf("k%d", i%10), int64(i%100)))
+	}
+	ordinary := ptrace.NewTraces()
+	sp := ordinary.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+	sp.SetName("GET /api/v1/items/{id}")
+	sp.SetTraceID(pcommon.TraceID{1, 2, 3})
+	sp.SetSpanID(pcommon.SpanID{4, 5})
+	sp.SetStartTimestamp(1)
+	sp.SetEndTimestamp(2)
+	for i := range 12 {
+		sp.Attributes().PutStr(fmt.Sprintf("attribute.%d", i), "a value of some thirty bytes..")
+	}
+	ordinaryBody, err := ptraceotlp.NewExportRequestFromTraces(ordinary).MarshalProto()
+	require.NoError(t, err)
+	// The one span's bytes, from inside its request.
+	ordinarySpan := field(field(field(ordinaryBody, 1), 2), 2)
+	require.NotEmpty(t, ordinarySpan)
+	shapes := []struct {
+		name string
+		span []byte
+	}{
+		{"empty spans", nil},
+		{"spans of 100 tiny attributes", tinyAttrs},
+		{"ordinary spans (name, ids, 12 string attributes)", ordinarySpan},
+	}
+	var rows strings.Builder
+	rows.WriteString("| request shape | spans | body | answer | peak RSS before | after | growth per body byte |\n| --- | --- | --- | --- | --- | --- | --- |\n")
+	for _, s := range shapes {
+		per := len(s.span) + 1 + len(protowire.AppendVarint(nil, uint64(len(s.span))))
+		n := (limit - 64) / per
+		body := otlpBody(s.span, n)
+		tempoAddr, _ := otlpGRPCStandIn(t)
+		col := startGatewayWith(t, "http://127.0.0.1:1", tempoAddr, []string{
+			"FABRIC_SAMPLE_PERCENT=100", "FABRIC_SAMPLE_SPANS_PER_SEC=100000000",
+		})
+		before := peakRSS(t, col.cmd.Process.Pid)
+		code, msg := postAuth(t, col, "/v1/traces", body, gwToken)
+		time.Sleep(3 * time.Second) // tail sampling's decision and the exports
+		select {
+		case <-col.done:
+			t.Fatalf("%s: the gateway died: %v", s.name, col.exitErr)
+		default:
+		}
+		after := peakRSS(t, col.cmd.Process.Pid)
+		t.Logf("%s: %d spans in %d bytes: %d %.80q; peak RSS %d -> %d MiB (%.1f bytes per body byte)",
+			s.name, n, len(body), code, msg, before>>20, after>>20, float64(after-before)/float64(len(body)))
+		fmt.Fprintf(&rows, "| %s | %d | %.1f MiB | %d | %d MiB | %d MiB | %.1f |\n", s.name, n, float64(len(body))/(1<<20), code, before>>20, after>>20, float64(after-before)/float64(len(body)))
+		_ = col.terminate()
+	}
+	reliability.record("Memory one request under the body limit expands to",
+		"FABRIC_BIN=bin/otelcol-fabric FABRIC_RELIABILITY_LONG=1 go test -count=1 -run TestRequestExpansion ./tests/",
+		"configs/gateway.yaml; one OTLP/HTTP request just under the 20 MiB body limit per fresh gateway.\n\n"+rows.String())
 }

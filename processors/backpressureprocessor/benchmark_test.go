@@ -2,7 +2,9 @@ package backpressureprocessor
 
 import (
 	"context"
+	"fmt"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/component"
@@ -79,18 +81,29 @@ func BenchmarkPipelineAtOK(b *testing.B) {
 
 // BenchmarkProcessorAtOK is the processor alone at level ok, on a one-span
 // batch: the fixed cost per batch (mostly processorhelper's own telemetry).
+// BenchmarkProcessorAtOK: one batch of one span at level ok, without and
+// with critical::held_for (the batch is counted; the room is far from full).
 func BenchmarkProcessorAtOK(b *testing.B) {
-	ctx := context.Background()
-	p, err := NewFactory().CreateTraces(ctx, processortest.NewNopSettings(metadata.Type), createDefaultConfig(), consumertest.NewNop())
-	require.NoError(b, err)
-	require.NoError(b, p.Start(ctx, host{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{component.MustNewID("queuewatch"): &fakeWatch{shed: map[string]int{}}}}))
-	b.Cleanup(func() { _ = p.Shutdown(ctx) })
-	td := ptrace.NewTraces()
-	td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
-	b.ReportAllocs()
-	for range b.N {
-		if err := p.ConsumeTraces(ctx, td); err != nil {
-			b.Fatal(err)
-		}
+	for _, heldFor := range []time.Duration{0, 11 * time.Second} {
+		b.Run(fmt.Sprintf("held_for=%s", heldFor), func(b *testing.B) {
+			ctx := context.Background()
+			cfg := createDefaultConfig().(*Config)
+			if heldFor > 0 {
+				cfg.Critical.HeldFor = map[string]time.Duration{"traces": heldFor}
+			}
+			p, err := NewFactory().CreateTraces(ctx, processortest.NewNopSettings(metadata.Type), cfg, consumertest.NewNop())
+			require.NoError(b, err)
+			watch := &fakeWatch{shed: map[string]int{}, rooms: map[string]float64{"traces": 1e12}, roomsAt: time.Now()}
+			require.NoError(b, p.Start(ctx, host{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{component.MustNewID("queuewatch"): watch}}))
+			b.Cleanup(func() { _ = p.Shutdown(ctx) })
+			td := ptrace.NewTraces()
+			td.ResourceSpans().AppendEmpty().ScopeSpans().AppendEmpty().Spans().AppendEmpty()
+			b.ReportAllocs()
+			for range b.N {
+				if err := p.ConsumeTraces(ctx, td); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
 	}
 }

@@ -18,6 +18,7 @@ const slot = 100 * time.Millisecond
 type inFlight struct {
 	mu    sync.Mutex
 	slots []inFlightSlot // ring, indexed by slot number modulo len
+	sum   int64          // items in the ring: at least any window's
 }
 
 type inFlightSlot struct {
@@ -40,9 +41,19 @@ func (f *inFlight) add(now time.Time, items int64) {
 	defer f.mu.Unlock()
 	s := &f.slots[n%int64(len(f.slots))]
 	if s.n != n {
+		f.sum -= s.items
 		s.n, s.items = n, 0
 	}
 	s.items += items
+	f.sum += items
+}
+
+// upperBound is at least since(t, now) for any t: the ring's whole sum
+// (slots not reused since they left the window still count).
+func (f *inFlight) upperBound() int64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.sum
 }
 
 // since is the items added from since (rounded down to its slot) to now;

@@ -198,54 +198,66 @@ func (s *shedder) record(ctx context.Context, sig signal, c *counts) {
 	}
 }
 
-// refuse returns the retryable error of a refused batch, counting its items
-// by tier, or nil if the batch may pass at critical: it holds only gold and
-// the queues are below refuse_gold_at.
+// refuse returns the retryable error of a refused batch at critical,
+// counting its items by tier, or nil if the batch may pass: it holds only
+// gold, the queues are below refuse_gold_at, and it fits (admit).
 func (s *shedder) refuse(ctx context.Context, sig signal, items [numTiers]int64) error {
 	fill := s.src.Fill()
-	nonGold := items[silver]+items[bronze] > 0
-	room, onTheirWay, fits := s.fits(sig, items[gold])
-	if !nonGold && fill < s.refuseGoldAt && fits {
-		s.passed(sig, func() int { return int(items[gold]) })
-		return nil
+	if items[silver]+items[bronze] > 0 {
+		s.countRefused(ctx, sig, items)
+		return fmt.Errorf("backpressure: critical pressure (fullest exporter queue %.0f%%): refusing non-gold %s, retry later", fill*100, signalNames[sig])
 	}
+	if fill >= s.refuseGoldAt {
+		s.countRefused(ctx, sig, items)
+		return fmt.Errorf("backpressure: exporter queue %.0f%% full: refusing %s, retry later", fill*100, signalNames[sig])
+	}
+	return s.admit(ctx, sig, func() int { return int(items[gold]) }, func() [numTiers]int64 { return items })
+}
+
+func (s *shedder) countRefused(ctx context.Context, sig signal, items [numTiers]int64) {
 	for t := range numTiers {
 		if items[t] > 0 {
 			s.tb.ProcessorBackpressureItemsRefused.Add(ctx, items[t], s.refusedAttrs[t][sig])
 			s.src.ReportShed(tierNames[t], signalNames[sig], "refused", int(items[t]))
 		}
 	}
-	if nonGold {
-		return fmt.Errorf("backpressure: critical pressure (fullest exporter queue %.0f%%): refusing non-gold %s, retry later", fill*100, signalNames[sig])
-	}
-	if !fits {
-		return fmt.Errorf("backpressure: the fullest %s queue has room for %.0f items and %d are still on their way to it (critical::held_for %s): refusing %s, retry later",
-			signalNames[sig], room, onTheirWay, s.cfg.Critical.HeldFor[signalNames[sig]], signalNames[sig])
-	}
-	return fmt.Errorf("backpressure: exporter queue %.0f%% full: refusing %s, retry later", fill*100, signalNames[sig])
 }
 
-// passed records items forwarded (count is called only for a signal with
-// critical::held_for).
-func (s *shedder) passed(sig signal, count func() int) {
-	if f := s.inFlight[sig]; f != nil {
-		f.add(s.now(), int64(count()))
+// admit is the last check before a batch passes, at every level. For a
+// signal with critical::held_for, a batch that would not fit in the room
+// queuewatch last measured in the signal's fullest queue, after the items
+// still on their way to it, is refused whole, whatever its tiers: behind
+// tail_sampling, a queue that overflows drops data its senders were told
+// was accepted. Otherwise the batch is counted as on its way. count and
+// tiers are called only for such a signal (tiers only on a refusal).
+func (s *shedder) admit(ctx context.Context, sig signal, count func() int, tiers func() [numTiers]int64) error {
+	f := s.inFlight[sig]
+	if f == nil {
+		return nil
 	}
+	n := int64(count())
+	if room, onTheirWay, ok := s.fits(sig, n); !ok {
+		s.countRefused(ctx, sig, tiers())
+		return fmt.Errorf("backpressure: the fullest %s queue has room for %.0f items and %d are still on their way to it (critical::held_for %s): refusing %d %s, retry later",
+			signalNames[sig], room, onTheirWay, s.cfg.Critical.HeldFor[signalNames[sig]], n, signalNames[sig])
+	}
+	f.add(s.now(), n)
+	return nil
 }
 
 // fits says whether a batch of n items still fits in the room left in the
 // signal's fullest queue at its last measurement, after the items that were
 // still held by the processors after this one then (passed within held_for
-// before it) and those passed since. Without held_for for
-// the signal, or before queuewatch measured a queue of it, it fits.
+// before it) and those passed since. Before queuewatch measured a queue of
+// the signal, it fits.
 func (s *shedder) fits(sig signal, n int64) (room float64, onTheirWay int64, ok bool) {
 	f := s.inFlight[sig]
-	if f == nil {
-		return 0, 0, true
-	}
 	room, at, measured := s.src.Room(signalNames[sig])
 	if !measured {
 		return 0, 0, true
+	}
+	if float64(f.upperBound()+n) <= room {
+		return room, 0, true // the common case: far from full, no sum over the window
 	}
 	// What will still reach the queue after it was measured: everything
 	// passed from held_for before the measurement on.
@@ -266,15 +278,10 @@ func (s *shedder) reduced(level pressure.Level, t tier) bool {
 func (s *shedder) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	level := s.src.Level()
 	if level == pressure.OK {
-		s.passed(sigTraces, func() int { return td.SpanCount() })
-		return td, nil
+		return td, s.admit(ctx, sigTraces, td.SpanCount, func() [numTiers]int64 { return s.tracesByTier(td) })
 	}
 	if level == pressure.Critical {
-		var items [numTiers]int64
-		for _, rs := range td.ResourceSpans().All() {
-			items[s.tier(rs.Resource())] += int64(spanCount(rs))
-		}
-		return td, s.refuse(ctx, sigTraces, items)
+		return td, s.refuse(ctx, sigTraces, s.tracesByTier(td))
 	}
 	var c counts
 	td.ResourceSpans().RemoveIf(func(rs ptrace.ResourceSpans) bool {
@@ -302,22 +309,16 @@ func (s *shedder) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.T
 	if td.ResourceSpans().Len() == 0 {
 		return td, processorhelper.ErrSkipProcessingData // nothing left to forward
 	}
-	s.passed(sigTraces, func() int { return td.SpanCount() })
-	return td, nil
+	return td, s.admit(ctx, sigTraces, td.SpanCount, func() [numTiers]int64 { return s.tracesByTier(td) })
 }
 
 func (s *shedder) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	level := s.src.Level()
 	if level == pressure.OK {
-		s.passed(sigMetrics, func() int { return md.DataPointCount() })
-		return md, nil
+		return md, s.admit(ctx, sigMetrics, md.DataPointCount, func() [numTiers]int64 { return s.metricsByTier(md) })
 	}
 	if level == pressure.Critical {
-		var items [numTiers]int64
-		for _, rm := range md.ResourceMetrics().All() {
-			items[s.tier(rm.Resource())] += int64(pdatacount.ResourceMetrics(rm))
-		}
-		return md, s.refuse(ctx, sigMetrics, items)
+		return md, s.refuse(ctx, sigMetrics, s.metricsByTier(md))
 	}
 	var c counts
 	md.ResourceMetrics().RemoveIf(func(rm pmetric.ResourceMetrics) bool {
@@ -336,22 +337,16 @@ func (s *shedder) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 	if md.ResourceMetrics().Len() == 0 {
 		return md, processorhelper.ErrSkipProcessingData
 	}
-	s.passed(sigMetrics, func() int { return md.DataPointCount() })
-	return md, nil
+	return md, s.admit(ctx, sigMetrics, md.DataPointCount, func() [numTiers]int64 { return s.metricsByTier(md) })
 }
 
 func (s *shedder) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	level := s.src.Level()
 	if level == pressure.OK {
-		s.passed(sigLogs, func() int { return ld.LogRecordCount() })
-		return ld, nil
+		return ld, s.admit(ctx, sigLogs, ld.LogRecordCount, func() [numTiers]int64 { return s.logsByTier(ld) })
 	}
 	if level == pressure.Critical {
-		var items [numTiers]int64
-		for _, rl := range ld.ResourceLogs().All() {
-			items[s.tier(rl.Resource())] += int64(logCount(rl))
-		}
-		return ld, s.refuse(ctx, sigLogs, items)
+		return ld, s.refuse(ctx, sigLogs, s.logsByTier(ld))
 	}
 	minSev := s.elevatedSev
 	if level >= pressure.High && s.highSev > minSev {
@@ -386,8 +381,28 @@ func (s *shedder) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 	if ld.ResourceLogs().Len() == 0 {
 		return ld, processorhelper.ErrSkipProcessingData
 	}
-	s.passed(sigLogs, func() int { return ld.LogRecordCount() })
-	return ld, nil
+	return ld, s.admit(ctx, sigLogs, ld.LogRecordCount, func() [numTiers]int64 { return s.logsByTier(ld) })
+}
+
+func (s *shedder) tracesByTier(td ptrace.Traces) (items [numTiers]int64) {
+	for _, rs := range td.ResourceSpans().All() {
+		items[s.tier(rs.Resource())] += int64(spanCount(rs))
+	}
+	return items
+}
+
+func (s *shedder) metricsByTier(md pmetric.Metrics) (items [numTiers]int64) {
+	for _, rm := range md.ResourceMetrics().All() {
+		items[s.tier(rm.Resource())] += int64(pdatacount.ResourceMetrics(rm))
+	}
+	return items
+}
+
+func (s *shedder) logsByTier(ld plog.Logs) (items [numTiers]int64) {
+	for _, rl := range ld.ResourceLogs().All() {
+		items[s.tier(rl.Resource())] += int64(logCount(rl))
+	}
+	return items
 }
 
 func spanCount(rs ptrace.ResourceSpans) int {

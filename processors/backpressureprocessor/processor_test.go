@@ -357,6 +357,20 @@ func TestCriticalGoldHeldFor(t *testing.T) {
 	_, err = s.processTraces(ctx, gold(1))
 	require.Error(t, err, "the room shrank below the 700 still held")
 
+	// At any level and for any tier: the queue must not overflow behind
+	// tail_sampling. Silver at ok, with room for what is on its way only.
+	watch.level = pressure.OK
+	watch.rooms["traces"] = 709
+	silver := gold(10)
+	silver.ResourceSpans().At(0).Resource().Attributes().PutStr("service.tier", "silver")
+	_, err = s.processTraces(ctx, silver)
+	require.Error(t, err, "the 700 passed 1 s before the measurement are still on their way: 710 do not fit in 709")
+	assert.Contains(t, err.Error(), "refusing 10 traces, retry later")
+	assert.Equal(t, 10, watch.shed["silver/traces/refused"])
+	watch.rooms["traces"] = 710
+	_, err = s.processTraces(ctx, silver)
+	require.NoError(t, err, "700 + 10 fit in 710")
+
 	// Logs have no held_for: a room of 10 does not refuse 100 gold records.
 	ld := plog.NewLogs()
 	rl := ld.ResourceLogs().AppendEmpty()
