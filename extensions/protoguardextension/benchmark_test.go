@@ -88,8 +88,10 @@ func sdkLogs() plog.Logs {
 //	go test -run '^$' -bench BenchmarkOTLPRequest -benchmem -count 6 ./extensions/protoguardextension/ > bench.txt
 //	benchstat -col /step bench.txt
 //
-// "deep" is the attack: a span attribute nested 100,000 levels (1.7 MB),
-// refused by the check after max_depth levels, decoded whole by pdata.
+// "at_limit" is pdata's testdata span with one attribute nested max_depth
+// (64) levels, the deepest value the check passes; "deep" is the attack: the
+// same attribute nested 100,000 levels (1.7 MB), refused by the check after
+// max_depth levels, decoded whole by pdata.
 func BenchmarkOTLPRequest(b *testing.B) {
 	c, err := wirecheck.New(64, true)
 	require.NoError(b, err)
@@ -99,6 +101,7 @@ func BenchmarkOTLPRequest(b *testing.B) {
 	metrics := mustP(pmetricotlp.NewExportRequestFromMetrics(testdata.GenerateMetrics(512)).MarshalProto())
 	logs := mustP(plogotlp.NewExportRequestFromLogs(sdkLogs()).MarshalProto())
 	profiles := mustP(pprofileotlp.NewExportRequestFromProfiles(testdata.GenerateProfiles(512)).MarshalProto())
+	atLimit := mustP(ptraceotlp.NewExportRequestFromTraces(deepTraces(64)).MarshalProto())
 	deep := mustP(ptraceotlp.NewExportRequestFromTraces(deepTraces(100_000)).MarshalProto())
 	for _, tc := range []struct {
 		name   string
@@ -116,6 +119,8 @@ func BenchmarkOTLPRequest(b *testing.B) {
 			func(p []byte) error { return plogotlp.NewExportRequest().UnmarshalProto(p) }},
 		{"profiles", profiles, func(p []byte) *wirecheck.Error { return c.CheckProto(wirecheck.Profiles, p) },
 			func(p []byte) error { return pprofileotlp.NewExportRequest().UnmarshalProto(p) }},
+		{"at_limit", atLimit, func(p []byte) *wirecheck.Error { return c.CheckProto(wirecheck.Traces, p) },
+			func(p []byte) error { return ptraceotlp.NewExportRequest().UnmarshalProto(p) }},
 		{"deep", deep, func(p []byte) *wirecheck.Error { return c.CheckProto(wirecheck.Traces, p) },
 			func(p []byte) error { return ptraceotlp.NewExportRequest().UnmarshalProto(p) }},
 	} {

@@ -6,6 +6,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 	"go.opentelemetry.io/collector/pdata/testdata"
 	"google.golang.org/protobuf/encoding/protowire"
 )
@@ -95,6 +96,24 @@ func TestDepthJSON(t *testing.T) {
 				assert.Equal(t, ReasonDepth, err.Reason)
 				assert.Contains(t, "{[", string(over[err.Offset]))
 			}
+		}
+	}
+}
+
+// TestDepthJSONShallowest: how far beyond max_depth JSON goes where the
+// bracket limit is loosest, a resource attribute (7 brackets down): 87
+// levels through arrays, 66 through maps (README).
+func TestDepthJSONShallowest(t *testing.T) {
+	c := newChecker(t, 64, true)
+	for _, tc := range []struct {
+		viaSlice bool
+		most     int
+	}{{true, 87}, {false, 66}} {
+		for levels, pass := range map[int]bool{tc.most: true, tc.most + 1: false} {
+			td := ptrace.NewTraces()
+			setNested(td.ResourceSpans().AppendEmpty().Resource().Attributes().PutEmpty("deep"), levels, tc.viaSlice)
+			err := c.CheckJSON(marshalJSON(t, td))
+			assert.Equal(t, pass, err == nil, "%d levels (slice %v): %v", levels, tc.viaSlice, err)
 		}
 	}
 }
