@@ -26,7 +26,7 @@ const (
 
 var transportNames = [numTransports]string{transportGRPC: "grpc", transportHTTP: "http"}
 
-// reasons are the refusal reasons, indexed by wirecheck.Reason.
+// reasons are the refusal reasons the counter is labelled with.
 var reasons = []wirecheck.Reason{wirecheck.ReasonDepth, wirecheck.ReasonMalformed, wirecheck.ReasonUTF8}
 
 // guard is the protoguard extension: a middleware for the OTLP receivers'
@@ -44,6 +44,9 @@ type guard struct {
 	// grpc-go decoded into, until the stats handler moves them into the
 	// RPC's context (grpc.go).
 	pending sync.Map
+	// signalTypes caches, per Go type gRPC decodes into, which OTLP signal
+	// it is (grpc.go).
+	signalTypes sync.Map
 }
 
 var (

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"reflect"
-	"sync"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -66,7 +65,7 @@ func (c checkingCodec) Marshal(v any) (mem.BufferSlice, error) { return c.delega
 func (c checkingCodec) Name() string { return protoCodecName }
 
 func (c checkingCodec) Unmarshal(data mem.BufferSlice, v any) error {
-	sig, ok := signalOf(v)
+	sig, ok := c.signalOf(v)
 	if !ok {
 		return c.delegate.Unmarshal(data, v)
 	}
@@ -81,19 +80,17 @@ func (c checkingCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	return c.delegate.Unmarshal(mem.BufferSlice{buf}, v)
 }
 
-// signals maps the Go types OTLP Export requests decode into (pdata's, and
-// go.opentelemetry.io/proto/otlp's) to their signal, by type name; the
-// answer for each type seen is cached.
-var signalTypes sync.Map // reflect.Type -> signalOK
-
 type signalOK struct {
 	sig wirecheck.Signal
 	ok  bool
 }
 
-func signalOf(v any) (wirecheck.Signal, bool) {
+// signalOf maps the Go types OTLP Export requests decode into (pdata's, and
+// go.opentelemetry.io/proto/otlp's) to their signal, by type name; the
+// answer for each type seen is cached.
+func (g *guard) signalOf(v any) (wirecheck.Signal, bool) {
 	t := reflect.TypeOf(v)
-	if s, ok := signalTypes.Load(t); ok {
+	if s, ok := g.signalTypes.Load(t); ok {
 		return s.(signalOK).sig, s.(signalOK).ok
 	}
 	var s signalOK
@@ -112,7 +109,7 @@ func signalOf(v any) (wirecheck.Signal, bool) {
 			s.ok = false
 		}
 	}
-	signalTypes.Store(t, s)
+	g.signalTypes.Store(t, s)
 	return s.sig, s.ok
 }
 
