@@ -31,9 +31,11 @@ import (
 // opens to the network (OTLP/gRPC, OTLP/HTTP for every signal, pyroscope):
 // without a token and with a wrong one, every request is refused with 401 or
 // Unauthenticated; with the token, malformed protobuf and JSON, a body over
-// the limit, a gzip bomb, invalid UTF-8 and garbage get a 4xx (or are
-// accepted where the collector's decoders allow it: pdata does not check
-// that strings are UTF-8), never a 5xx, a crash or a hang.
+// the limit, a gzip bomb, invalid UTF-8 and garbage get a 4xx, never a 5xx,
+// a crash or a hang; over OTLP/gRPC, invalid UTF-8 and garbage get
+// InvalidArgument (protoguard checks the bytes before the receiver decodes
+// them: pdata does not check that strings are UTF-8, and grpc-go answers
+// what its codec cannot decode with Internal).
 // Afterwards the gateway is healthy and its peak RSS grew by less than
 // 256 MiB. (fluentforward listens on loopback only: see
 // TestFluentForwardHostileThroughBinary; deep nesting:
@@ -125,7 +127,7 @@ func TestGatewayPortsHostile(t *testing.T) {
 		{"JSON with the wrong types", "/v1/metrics", "application/json", "", []byte(`{"resourceMetrics": 7}`), is4xx, "4xx"},
 		{"body over the 20 MiB limit", "/v1/traces", "application/x-protobuf", "", bytes.Repeat([]byte{0}, 21<<20), is4xx, "4xx"},
 		{"gzip bomb: 1 GiB of zeros in 1 MiB", "/v1/traces", "application/x-protobuf", "gzip", bomb.Bytes(), is4xx, "4xx"},
-		{"invalid UTF-8 in span name and attributes", "/v1/traces", "application/x-protobuf", "", badUTF8Body, below500, "not 5xx"},
+		{"invalid UTF-8 in span name and attributes", "/v1/traces", "application/x-protobuf", "", badUTF8Body, is4xx, "4xx"},
 		{"unknown Content-Encoding", "/v1/traces", "application/x-protobuf", "br-unknown", valid, is4xx, "4xx"},
 	}
 	for _, c := range cases {
@@ -139,14 +141,16 @@ func TestGatewayPortsHostile(t *testing.T) {
 
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+gwToken)
 	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(badUTF8))
-	assert.NotEqual(t, codes.Internal, status.Code(err), "gRPC invalid UTF-8: %v", err)
-	row("OTLP/gRPC traces", "invalid UTF-8 in span name and attributes", fmt.Sprint(status.Code(err)))
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "gRPC invalid UTF-8: %v", err)
+	assert.Contains(t, status.Convert(err).Message(), "protoguard: invalid UTF-8 in string field", "gRPC invalid UTF-8")
+	row("OTLP/gRPC traces", "invalid UTF-8 in span name and attributes", fmt.Sprintf("%s %s", status.Code(err), markdownSafe(status.Convert(err).Message())))
 	var raw []byte
 	err = conn.Invoke(ctx, "/opentelemetry.proto.collector.trace.v1.TraceService/Export", rawMessage("\xff\xff\xff garbage"), &raw, grpc.ForceCodecV2(rawCodec{}))
-	// grpc-go answers a message its codec cannot decode with Internal, before
-	// the receiver sees it; like InvalidArgument it is not retryable under
-	// the OTLP specification, so a sender drops it instead of retrying.
-	assert.Contains(t, []codes.Code{codes.InvalidArgument, codes.Internal}, status.Code(err), "gRPC garbage: %v", err)
+	// Without protoguard grpc-go answers a message its codec cannot decode
+	// with Internal; protoguard's codec checks it first and answers
+	// InvalidArgument (not retryable under the OTLP specification).
+	assert.Equal(t, codes.InvalidArgument, status.Code(err), "gRPC garbage: %v", err)
+	assert.Contains(t, status.Convert(err).Message(), "protoguard: malformed protobuf", "gRPC garbage")
 	row("OTLP/gRPC traces", "garbage instead of protobuf", fmt.Sprintf("%s %s", status.Code(err), markdownSafe(status.Convert(err).Message())))
 
 	time.Sleep(2 * time.Second) // tail sampling's decision (1 s) and the exports after it
@@ -164,8 +168,7 @@ func TestGatewayPortsHostile(t *testing.T) {
 	require.Equal(t, 0, col.terminate())
 }
 
-func is4xx(code int) bool    { return code >= 400 && code < 500 }
-func below500(code int) bool { return code < 500 }
+func is4xx(code int) bool { return code >= 400 && code < 500 }
 
 // markdownSafe makes an answer body fit a table cell: printable text only
 // (a 400 over OTLP/HTTP protobuf is a binary google.rpc.Status around its

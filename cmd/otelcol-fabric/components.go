@@ -28,6 +28,7 @@ import (
 	kubeletstatsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 	profilelinkexporter "github.com/otelcol-fabric/otelcol-fabric/exporters/profilelinkexporter"
+	protoguardextension "github.com/otelcol-fabric/otelcol-fabric/extensions/protoguardextension"
 	queuewatchextension "github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension"
 	backpressureprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor"
 	tagguardprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor"
@@ -79,6 +80,7 @@ func components() (otelcol.Factories, error) {
 		bearertokenauthextension.NewFactory(),
 		basicauthextension.NewFactory(),
 		queuewatchextension.NewFactory(),
+		protoguardextension.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -91,6 +93,7 @@ func components() (otelcol.Factories, error) {
 		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.145.0",
 		basicauthextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension v0.145.0",
 		queuewatchextension.NewFactory().Type():      "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
+		protoguardextension.NewFactory().Type():      "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](
