@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/pdata/pcommon"
@@ -67,13 +68,16 @@ func NewDict(pd pprofile.Profiles) *Dict {
 	return b
 }
 
-// Str interns s in the string table.
+// Str interns s in the string table. A string that is not valid UTF-8
+// (pprof's string table is bytes; OTLP's strings must be UTF-8, and a
+// gateway's protoguard refuses the whole request otherwise) has each invalid
+// sequence replaced by U+FFFD.
 func (b *Dict) Str(s string) int32 {
 	if i, ok := b.strings[s]; ok {
 		return i
 	}
 	i := int32(b.d.StringTable().Len())
-	b.d.StringTable().Append(s)
+	b.d.StringTable().Append(validUTF8(s))
 	b.strings[s] = i
 	return i
 }
@@ -146,6 +150,14 @@ func (b *Dict) stack(locs []*profile.Location) int32 {
 	return i
 }
 
+// validUTF8 is s with each invalid UTF-8 sequence replaced by U+FFFD.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
 // Attr interns a string attribute.
 func (b *Dict) Attr(key, value string) int32 {
 	k := attrKey{key: key, str: value}
@@ -155,7 +167,7 @@ func (b *Dict) Attr(key, value string) int32 {
 	i := int32(b.d.AttributeTable().Len())
 	kv := b.d.AttributeTable().AppendEmpty()
 	kv.SetKeyStrindex(b.Str(key))
-	kv.Value().SetStr(value)
+	kv.Value().SetStr(validUTF8(value))
 	b.attrs[k] = i
 	return i
 }

@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/pprof/profile"
 	"go.opentelemetry.io/collector/component"
@@ -136,6 +137,13 @@ func (r *pyroscopeReceiver) handleIngest(w http.ResponseWriter, req *http.Reques
 // decode reads and parses one ingest request.
 func (r *pyroscopeReceiver) decode(req *http.Request) (*ingest, *profile.Profile, error) {
 	q := req.URL.Query()
+	// What becomes a label or attribute must be UTF-8 (OTLP strings are; the
+	// gateway's protoguard refuses a request holding one that is not).
+	for _, k := range []string{"name", "spyName", "units"} {
+		if v := q.Get(k); !utf8.ValidString(v) {
+			return nil, nil, badRequest("the %s parameter is not valid UTF-8: %q", k, v)
+		}
+	}
 	in := &ingest{format: "pprof", spyName: q.Get("spyName"), units: q.Get("units")}
 	switch f := q.Get("format"); f {
 	case "", "pprof":

@@ -15,6 +15,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/google/pprof/profile"
 	"github.com/grafana/pyroscope-go"
@@ -209,6 +210,27 @@ func TestHandMadePprof(t *testing.T) {
 	assert.Equal(t, []string{"main.handleCheckout", "main.main"}, names)
 }
 
+// TestInvalidUTF8InPprof: pprof's strings are bytes; what reaches the
+// pipeline is valid UTF-8 (OTLP strings must be), invalid sequences replaced
+// by U+FFFD.
+func TestInvalidUTF8InPprof(t *testing.T) {
+	sink := new(consumertest.ProfilesSink)
+	addr := startReceiver(t, sink, nil)
+	p := handMade()
+	p.Function[0].Name = "main.\xffbroken"
+	p.Sample[0].Label["span_name"] = []string{"GET /\xc3"}
+	status, msg := post(t, addr, url.Values{"name": {"payments"}}.Encode(), "application/octet-stream", encode(t, p))
+	require.Equal(t, http.StatusOK, status, msg)
+	dict := sink.AllProfiles()[0].Dictionary()
+	for i, s := range dict.StringTable().All() {
+		assert.True(t, utf8.ValidString(s), "string %d: %q", i, s)
+	}
+	assert.Contains(t, dict.StringTable().AsRaw(), "main.\uFFFDbroken")
+	for _, kv := range dict.AttributeTable().All() {
+		assert.True(t, utf8.ValidString(kv.Value().AsString()), "attribute %q", kv.Value().AsString())
+	}
+}
+
 func TestMultipartAndLines(t *testing.T) {
 	sink := new(consumertest.ProfilesSink)
 	addr := startReceiver(t, sink, nil)
@@ -271,6 +293,8 @@ func TestBadInput(t *testing.T) {
 		{"lines without count", "name=app&format=lines", []byte("main;foo\n"), "", 400, "line 1"},
 		{"lines bad count", "name=app&format=lines", []byte("main 1\nmain;foo x\n"), "", 400, `line 2: count "x"`},
 		{"oversize", "name=app", bytes.Repeat([]byte("x"), 10000), "", 413, "max_request_body_size"},
+		{"name not UTF-8", "name=app%FF%FE{env=prod}", good, "", 400, "the name parameter is not valid UTF-8"},
+		{"spyName not UTF-8", "name=app&spyName=go%C3", good, "", 400, "the spyName parameter is not valid UTF-8"},
 		{"multipart without profile", "name=app", []byte("--b\r\nContent-Disposition: form-data; name=\"other\"\r\n\r\nx\r\n--b--\r\n"), "multipart/form-data; boundary=b", 400, `no "profile" part`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
