@@ -72,7 +72,7 @@ func TestGatewayFanOut(t *testing.T) {
 		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
 		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
 		"FABRIC_TAIL_DECISION_WAIT=1s",
-		"FABRIC_TRACES_HELD_FOR=2s",
+		"FABRIC_TRACES_HELD_FOR=4s",
 		"FABRIC_SAMPLE_PERCENT=0",
 	}, "--config", "configs/gateway.yaml")
 	run := fmt.Sprintf("gw-%d", time.Now().UnixNano())

@@ -79,7 +79,7 @@ func startLBGateway(t *testing.T, name, certFile, keyFile string) *lbGateway {
 		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
 		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
 		"FABRIC_TAIL_DECISION_WAIT=1s",
-		"FABRIC_TRACES_HELD_FOR=2s",
+		"FABRIC_TRACES_HELD_FOR=4s",
 		"FABRIC_SAMPLE_PERCENT=100",
 		"FABRIC_TEST_TLS_CERT=" + certFile,
 		"FABRIC_TEST_TLS_KEY=" + keyFile,

@@ -196,7 +196,7 @@ func TestTailSamplingMemoryPerSpan(t *testing.T) {
 	col := startGatewayWith(t, "http://127.0.0.1:1", tempoAddr, []string{
 		"FABRIC_PPROF_ENDPOINT=" + pprofAddr,
 		"FABRIC_TAIL_DECISION_WAIT=300s",
-		"FABRIC_TRACES_HELD_FOR=301s",
+		"FABRIC_TRACES_HELD_FOR=303s",
 		"FABRIC_QUEUE_ITEMS=1000000", // room for every span held
 		"FABRIC_SAMPLE_PERCENT=100",
 		"FABRIC_SAMPLE_SPANS_PER_SEC=100000000",

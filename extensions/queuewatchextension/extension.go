@@ -45,17 +45,18 @@ type watcher struct {
 
 	level atomic.Int32
 	fill  atomic.Uint64 // math.Float64bits of the highest fill
+	// rooms is, per signal, the least room left in a watched queue and when
+	// it was measured: read on every critical gold batch, so not under mu.
+	rooms atomic.Pointer[roomSnapshot]
 
 	mu         sync.Mutex
 	machine    *levelMachine
 	ring       ring
 	last       sample
-	rooms      map[string]float64 // per signal, the room left in its fullest watched queue
-	roomsAt    time.Time          // when rooms was measured
-	missing    map[string]bool    // watched exporters missing from the last measurement
-	measured   bool               // a measurement has succeeded
-	lastOK     time.Time          // when the last measurement succeeded
-	failing    bool               // the last measurement failed
+	missing    map[string]bool // watched exporters missing from the last measurement
+	measured   bool            // a measurement has succeeded
+	lastOK     time.Time       // when the last measurement succeeded
+	failing    bool            // the last measurement failed
 	host       component.Host
 	shed       map[shedKey]int64
 	shedPrev   map[shedKey]int64 // shed at the previous measurement, for rates
@@ -207,9 +208,7 @@ func (w *watcher) measure(now time.Time) {
 		w.logger.Info("queuewatch: reading the collector's own metrics again")
 		w.reportStatus(componentstatus.NewEvent(componentstatus.StatusOK))
 	}
-	w.mu.Lock()
-	w.rooms, w.roomsAt = rooms, now
-	w.mu.Unlock()
+	w.rooms.Store(&roomSnapshot{rooms: rooms, at: now})
 	w.apply(fills, now)
 }
 
@@ -366,12 +365,19 @@ func (w *watcher) Level() pressure.Level { return pressure.Level(w.level.Load())
 // Fill implements pressure.Source.
 func (w *watcher) Fill() float64 { return math.Float64frombits(w.fill.Load()) }
 
+type roomSnapshot struct {
+	rooms map[string]float64
+	at    time.Time
+}
+
 // Room implements pressure.Source.
 func (w *watcher) Room(signal string) (float64, time.Time, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	r, ok := w.rooms[signal]
-	return r, w.roomsAt, ok
+	snap := w.rooms.Load()
+	if snap == nil {
+		return 0, time.Time{}, false
+	}
+	r, ok := snap.rooms[signal]
+	return r, snap.at, ok
 }
 
 // ReportShed implements pressure.Source.

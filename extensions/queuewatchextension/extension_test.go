@@ -83,10 +83,21 @@ func TestMeasureReadsQueues(t *testing.T) {
 		"otlp_http/vendor|metrics": 5, "otlp_http/other|traces": 99, // not watched
 	}}
 	w, _ := newTestWatcher(t, fc)
+	_, _, ok := w.Room("traces")
+	assert.False(t, ok, "no room before a measurement")
 	now := time.Now()
 	w.measure(now)
 	assert.Equal(t, pressure.OK, w.Level())
 	assert.InDelta(t, 0.2, w.Fill(), 1e-9, "the fullest watched queue: backend logs")
+	// Room per signal, from the watched queues only (capacity 100 each).
+	for sig, want := range map[string]float64{"traces": 90, "logs": 80, "metrics": 95} {
+		room, at, ok := w.Room(sig)
+		require.True(t, ok, sig)
+		assert.InDelta(t, want, room, 1e-9, sig)
+		assert.Equal(t, now, at, sig)
+	}
+	_, _, ok = w.Room("profiles")
+	assert.False(t, ok, "no watched queue of the signal")
 
 	fc.set("otlp_grpc/backend|logs", 75)
 	w.measure(now.Add(time.Second))

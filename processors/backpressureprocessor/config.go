@@ -147,8 +147,8 @@ func (cfg *Config) Validate() error {
 	for _, sig := range slices.Sorted(maps.Keys(cfg.Critical.HeldFor)) {
 		d := cfg.Critical.HeldFor[sig]
 		switch {
-		case !slices.Contains(signalNames[:], sig):
-			errs = append(errs, fmt.Errorf("critical::held_for: unknown signal %q (valid: traces, metrics, logs)", sig))
+		case sig != "traces":
+			errs = append(errs, fmt.Errorf("critical::held_for: %q: only traces are held after this processor (by tail_sampling); valid: traces", sig))
 		case d < 0:
 			errs = append(errs, fmt.Errorf("critical::held_for::%s: must not be negative, got %s", sig, d))
 		case d > maxHeldFor:

@@ -105,10 +105,8 @@ func newShedder(set processor.Settings, cfg *Config) (*shedder, error) {
 		refuseGoldAt: cfg.Critical.RefuseGoldAt,
 		now:          time.Now,
 	}
-	for sig := range numSignals {
-		if d := cfg.Critical.HeldFor[signalNames[sig]]; d > 0 {
-			s.inFlight[sig] = newInFlight(d)
-		}
+	if d := cfg.Critical.HeldFor[signalNames[sigTraces]]; d > 0 {
+		s.inFlight[sigTraces] = newInFlight(d, time.Now())
 	}
 	s.defaultTier, _ = tierOf(cfg.DefaultTier)
 	for svc, t := range cfg.Services {
@@ -200,7 +198,8 @@ func (s *shedder) record(ctx context.Context, sig signal, c *counts) {
 
 // refuse returns the retryable error of a refused batch at critical,
 // counting its items by tier, or nil if the batch may pass: it holds only
-// gold, the queues are below refuse_gold_at, and it fits (admit).
+// gold, the queues are below refuse_gold_at, and it fits in the room left
+// once what is on its way arrives (critical::held_for).
 func (s *shedder) refuse(ctx context.Context, sig signal, items [numTiers]int64) error {
 	fill := s.src.Fill()
 	if items[silver]+items[bronze] > 0 {
@@ -211,7 +210,29 @@ func (s *shedder) refuse(ctx context.Context, sig signal, items [numTiers]int64)
 		s.countRefused(ctx, sig, items)
 		return fmt.Errorf("backpressure: exporter queue %.0f%% full: refusing %s, retry later", fill*100, signalNames[sig])
 	}
-	return s.admit(ctx, sig, func() int { return int(items[gold]) }, func() [numTiers]int64 { return items })
+	f := s.inFlight[sig]
+	if f == nil {
+		return nil
+	}
+	now := s.now()
+	room, at, measured := s.src.Room(signalNames[sig])
+	if !measured || now.Sub(at) > staleMargin {
+		// No usable measurement of the room (none yet, or queuewatch cannot
+		// read the queues: its level decays after stale_after).
+		f.add(now, items[gold])
+		return nil
+	}
+	// What will still reach the queue after it was measured: everything
+	// passed from held_for before the measurement on (spans before
+	// sampling: an upper bound of what tail_sampling will release).
+	heldFor := s.cfg.Critical.HeldFor[signalNames[sig]]
+	onTheirWay, added := f.tryAdd(at.Add(-heldFor), now, items[gold], room)
+	if added {
+		return nil
+	}
+	s.countRefused(ctx, sig, items)
+	return fmt.Errorf("backpressure: critical pressure: the trace queues have room for %.0f spans and up to %d are still on their way to them (critical::held_for %s): refusing %d gold spans, retry later",
+		room, onTheirWay, heldFor, items[gold])
 }
 
 func (s *shedder) countRefused(ctx context.Context, sig signal, items [numTiers]int64) {
@@ -223,46 +244,12 @@ func (s *shedder) countRefused(ctx context.Context, sig signal, items [numTiers]
 	}
 }
 
-// admit is the last check before a batch passes, at every level. For a
-// signal with critical::held_for, a batch that would not fit in the room
-// queuewatch last measured in the signal's fullest queue, after the items
-// still on their way to it, is refused whole, whatever its tiers: behind
-// tail_sampling, a queue that overflows drops data its senders were told
-// was accepted. Otherwise the batch is counted as on its way. count and
-// tiers are called only for such a signal (tiers only on a refusal).
-func (s *shedder) admit(ctx context.Context, sig signal, count func() int, tiers func() [numTiers]int64) error {
-	f := s.inFlight[sig]
-	if f == nil {
-		return nil
+// passed counts a batch forwarded below critical, for a signal with
+// critical::held_for (count is called only then).
+func (s *shedder) passed(sig signal, count func() int) {
+	if f := s.inFlight[sig]; f != nil {
+		f.add(s.now(), int64(count()))
 	}
-	n := int64(count())
-	if room, onTheirWay, ok := s.fits(sig, n); !ok {
-		s.countRefused(ctx, sig, tiers())
-		return fmt.Errorf("backpressure: the fullest %s queue has room for %.0f items and %d are still on their way to it (critical::held_for %s): refusing %d %s, retry later",
-			signalNames[sig], room, onTheirWay, s.cfg.Critical.HeldFor[signalNames[sig]], n, signalNames[sig])
-	}
-	f.add(s.now(), n)
-	return nil
-}
-
-// fits says whether a batch of n items still fits in the room left in the
-// signal's fullest queue at its last measurement, after the items that were
-// still held by the processors after this one then (passed within held_for
-// before it) and those passed since. Before queuewatch measured a queue of
-// the signal, it fits.
-func (s *shedder) fits(sig signal, n int64) (room float64, onTheirWay int64, ok bool) {
-	f := s.inFlight[sig]
-	room, at, measured := s.src.Room(signalNames[sig])
-	if !measured {
-		return 0, 0, true
-	}
-	if float64(f.upperBound()+n) <= room {
-		return room, 0, true // the common case: far from full, no sum over the window
-	}
-	// What will still reach the queue after it was measured: everything
-	// passed from held_for before the measurement on.
-	onTheirWay = f.since(at.Add(-s.cfg.Critical.HeldFor[signalNames[sig]]), s.now())
-	return room, onTheirWay, float64(onTheirWay+n) <= room
 }
 
 // dropped: the tier is shed entirely at this level.
@@ -278,7 +265,8 @@ func (s *shedder) reduced(level pressure.Level, t tier) bool {
 func (s *shedder) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.Traces, error) {
 	level := s.src.Level()
 	if level == pressure.OK {
-		return td, s.admit(ctx, sigTraces, td.SpanCount, func() [numTiers]int64 { return s.tracesByTier(td) })
+		s.passed(sigTraces, td.SpanCount)
+		return td, nil
 	}
 	if level == pressure.Critical {
 		return td, s.refuse(ctx, sigTraces, s.tracesByTier(td))
@@ -309,13 +297,15 @@ func (s *shedder) processTraces(ctx context.Context, td ptrace.Traces) (ptrace.T
 	if td.ResourceSpans().Len() == 0 {
 		return td, processorhelper.ErrSkipProcessingData // nothing left to forward
 	}
-	return td, s.admit(ctx, sigTraces, td.SpanCount, func() [numTiers]int64 { return s.tracesByTier(td) })
+	s.passed(sigTraces, td.SpanCount)
+	return td, nil
 }
 
 func (s *shedder) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetric.Metrics, error) {
 	level := s.src.Level()
 	if level == pressure.OK {
-		return md, s.admit(ctx, sigMetrics, md.DataPointCount, func() [numTiers]int64 { return s.metricsByTier(md) })
+		s.passed(sigMetrics, md.DataPointCount)
+		return md, nil
 	}
 	if level == pressure.Critical {
 		return md, s.refuse(ctx, sigMetrics, s.metricsByTier(md))
@@ -337,13 +327,15 @@ func (s *shedder) processMetrics(ctx context.Context, md pmetric.Metrics) (pmetr
 	if md.ResourceMetrics().Len() == 0 {
 		return md, processorhelper.ErrSkipProcessingData
 	}
-	return md, s.admit(ctx, sigMetrics, md.DataPointCount, func() [numTiers]int64 { return s.metricsByTier(md) })
+	s.passed(sigMetrics, md.DataPointCount)
+	return md, nil
 }
 
 func (s *shedder) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, error) {
 	level := s.src.Level()
 	if level == pressure.OK {
-		return ld, s.admit(ctx, sigLogs, ld.LogRecordCount, func() [numTiers]int64 { return s.logsByTier(ld) })
+		s.passed(sigLogs, ld.LogRecordCount)
+		return ld, nil
 	}
 	if level == pressure.Critical {
 		return ld, s.refuse(ctx, sigLogs, s.logsByTier(ld))
@@ -381,7 +373,8 @@ func (s *shedder) processLogs(ctx context.Context, ld plog.Logs) (plog.Logs, err
 	if ld.ResourceLogs().Len() == 0 {
 		return ld, processorhelper.ErrSkipProcessingData
 	}
-	return ld, s.admit(ctx, sigLogs, ld.LogRecordCount, func() [numTiers]int64 { return s.logsByTier(ld) })
+	s.passed(sigLogs, ld.LogRecordCount)
+	return ld, nil
 }
 
 func (s *shedder) tracesByTier(td ptrace.Traces) (items [numTiers]int64) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -54,7 +55,7 @@ func TestConfig(t *testing.T) {
 		"severity_decreasing": "high::min_log_severity (INFO) must not be below elevated::min_log_severity (ERROR)",
 		"bad_default":         `default_tier: unknown tier "tin"`,
 		"bad_refuse":          "critical::refuse_gold_at: must be within (0, 1], got 1.5",
-		"held_for_signal":     `critical::held_for: unknown signal "spans" (valid: traces, metrics, logs)`,
+		"held_for_signal":     `critical::held_for: "logs": only traces are held after this processor (by tail_sampling); valid: traces`,
 		"held_for_negative":   "critical::held_for::traces: must not be negative, got -1s",
 	} {
 		err := xconfmap.Validate(loadConfig(t, name))
@@ -305,22 +306,25 @@ func TestCriticalGold(t *testing.T) {
 // TestCriticalGoldHeldFor: with critical::held_for, gold is refused at
 // critical, although the fill is below refuse_gold_at, once the batch would
 // not fit in the room the last measurement left in the queue after what was
-// on its way then (passed within held_for before it) and what passed since;
-// items passed at every level count; other signals are not affected.
+// on its way then (passed within held_for before it, at any level) and what
+// passed since. Below critical nothing is refused for it; a stale
+// measurement is not used; concurrent batches cannot share the last room.
 func TestCriticalGoldHeldFor(t *testing.T) {
 	ctx := context.Background()
 	cfg := createDefaultConfig().(*Config)
 	cfg.Critical.HeldFor = map[string]time.Duration{"traces": 2 * time.Second}
 	s, err := newShedder(processortest.NewNopSettings(metadata.Type), cfg)
 	require.NoError(t, err)
-	watch := &fakeWatch{shed: map[string]int{}, rooms: map[string]float64{"traces": 1000, "logs": 10}}
+	watch := &fakeWatch{shed: map[string]int{}, rooms: map[string]float64{"traces": 1000}}
 	s.src = watch
-	now := time.Unix(1000, 0)
+	t0 := time.Unix(1000, 0)
+	now := t0
 	s.now = func() time.Time { return now }
-	gold := func(n int) ptrace.Traces {
+	s.inFlight[sigTraces] = newInFlight(2*time.Second, t0)
+	batch := func(tier string, n int) ptrace.Traces {
 		td := ptrace.NewTraces()
 		rs := td.ResourceSpans().AppendEmpty()
-		rs.Resource().Attributes().PutStr("service.tier", "gold")
+		rs.Resource().Attributes().PutStr("service.tier", tier)
 		spans := rs.ScopeSpans().AppendEmpty().Spans()
 		for range n {
 			spans.AppendEmpty()
@@ -328,74 +332,84 @@ func TestCriticalGoldHeldFor(t *testing.T) {
 		return td
 	}
 
-	// 700 spans pass at ok.
-	_, err = s.processTraces(ctx, gold(700))
+	// 700 spans pass at ok; below critical the room is never checked.
+	_, err = s.processTraces(ctx, batch("gold", 700))
 	require.NoError(t, err)
+	watch.rooms["traces"], watch.roomsAt = 5, now
+	_, err = s.processTraces(ctx, batch("silver", 50))
+	require.NoError(t, err, "below critical nothing is refused for the room")
 	watch.level, watch.fill = pressure.Critical, 0.9
 	now = now.Add(500 * time.Millisecond)
-	watch.roomsAt = now // measured now: the 700 are still held
-	_, err = s.processTraces(ctx, gold(300))
-	require.NoError(t, err, "700 + 300 fit in a room of 1000")
-	_, err = s.processTraces(ctx, gold(1))
-	require.Error(t, err, "1001 would not fit")
+	watch.rooms["traces"], watch.roomsAt = 1050, now // measured now: the 750 are still held
+	_, err = s.processTraces(ctx, batch("gold", 300))
+	require.NoError(t, err, "750 + 300 fit in a room of 1050")
+	_, err = s.processTraces(ctx, batch("gold", 1))
+	require.Error(t, err, "1051 would not fit")
 	assert.False(t, consumererror.IsPermanent(err))
-	assert.Contains(t, err.Error(), "the fullest traces queue has room for 1000 items and 1000 are still on their way to it (critical::held_for 2s)")
+	assert.Contains(t, err.Error(), "the trace queues have room for 1050 spans and up to 1050 are still on their way to them (critical::held_for 2s): refusing 1 gold spans")
 	assert.Equal(t, 1, watch.shed["gold/traces/refused"])
 
-	// Measured 2.1 s after the 700 passed: they reached the queue before
+	// Measured 2.1 s after the 750 passed: they reached the queue before
 	// the measurement (its room counts them); the 300 had not.
 	now = now.Add(1600 * time.Millisecond)
 	watch.roomsAt = now
-	_, err = s.processTraces(ctx, gold(700))
-	require.NoError(t, err, "300 + 700 fit")
-	// The same measurement a second later: the 700 passed since count too.
+	_, err = s.processTraces(ctx, batch("gold", 750))
+	require.NoError(t, err, "300 + 750 fit")
+	// The same measurement a second later: the 750 passed since count too.
 	now = now.Add(time.Second)
-	_, err = s.processTraces(ctx, gold(1))
-	require.Error(t, err, "a measurement taken before the last 700 passed")
-	// A newer measurement with less room.
-	watch.rooms["traces"], watch.roomsAt = 500, now
-	_, err = s.processTraces(ctx, gold(1))
-	require.Error(t, err, "the room shrank below the 700 still held")
+	_, err = s.processTraces(ctx, batch("gold", 1))
+	require.Error(t, err, "a measurement taken before the last 750 passed")
 
-	// At any level and for any tier: the queue must not overflow behind
-	// tail_sampling. Silver at ok, with room for what is on its way only.
-	watch.level = pressure.OK
-	watch.rooms["traces"] = 709
-	silver := gold(10)
-	silver.ResourceSpans().At(0).Resource().Attributes().PutStr("service.tier", "silver")
-	_, err = s.processTraces(ctx, silver)
-	require.Error(t, err, "the 700 passed 1 s before the measurement are still on their way: 710 do not fit in 709")
-	assert.Contains(t, err.Error(), "refusing 10 traces, retry later")
-	assert.Equal(t, 10, watch.shed["silver/traces/refused"])
-	watch.rooms["traces"] = 710
-	_, err = s.processTraces(ctx, silver)
-	require.NoError(t, err, "700 + 10 fit in 710")
+	// A measurement older than 30 s is not used (queuewatch's level decays
+	// once its reads fail for stale_after).
+	now = watch.roomsAt.Add(31 * time.Second)
+	_, err = s.processTraces(ctx, batch("gold", 1))
+	require.NoError(t, err, "a stale room")
 
-	// Logs have no held_for: a room of 10 does not refuse 100 gold records.
-	ld := plog.NewLogs()
-	rl := ld.ResourceLogs().AppendEmpty()
-	rl.Resource().Attributes().PutStr("service.tier", "gold")
-	for range 100 {
-		rl.ScopeLogs().AppendEmpty().LogRecords().AppendEmpty()
+	// Concurrent gold batches share the room: exactly 10 of 20 fit.
+	now = now.Add(time.Minute)
+	watch.rooms["traces"], watch.roomsAt = 1000, now
+	var wg sync.WaitGroup
+	var passed atomic.Int64
+	for range 20 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if _, err := s.processTraces(ctx, batch("gold", 100)); err == nil {
+				passed.Add(1)
+			}
+		}()
 	}
-	_, err = s.processLogs(ctx, ld)
-	require.NoError(t, err)
+	wg.Wait()
+	assert.Equal(t, int64(10), passed.Load())
 }
 
 func TestInFlightWindow(t *testing.T) {
-	f := newInFlight(time.Second)
 	t0 := time.Unix(50, 0)
+	f := newInFlight(time.Second, t0)
 	f.add(t0, 5)
 	f.add(t0.Add(50*time.Millisecond), 7)
 	f.add(t0.Add(400*time.Millisecond), 1)
 	now := t0.Add(500 * time.Millisecond)
-	assert.Equal(t, int64(13), f.since(t0, now))
-	assert.Equal(t, int64(13), f.since(t0.Add(99*time.Millisecond), now), "rounded outwards to whole slots: never under-counts")
-	assert.Equal(t, int64(1), f.since(t0.Add(100*time.Millisecond), now))
-	assert.Equal(t, int64(0), f.since(t0, t0.Add(time.Hour)), "older than the ring")
-	assert.Equal(t, int64(13), f.since(t0.Add(-time.Hour), now), "since before the ring: as far back as it reaches")
+	counted, ok := f.tryAdd(t0, now, 0, 1e9)
+	assert.True(t, ok)
+	assert.Equal(t, int64(13), counted)
+	counted, _ = f.tryAdd(t0.Add(99*time.Millisecond), now, 0, 1e9)
+	assert.Equal(t, int64(13), counted, "rounded outwards to whole slots: never under-counts")
+	counted, _ = f.tryAdd(t0.Add(100*time.Millisecond), now, 0, 1e9)
+	assert.Equal(t, int64(1), counted)
+	counted, ok = f.tryAdd(t0, now, 8, 20)
+	assert.False(t, ok, "13 + 8 > 20")
+	assert.Equal(t, int64(13), counted)
+	_, ok = f.tryAdd(t0, now, 7, 20)
+	assert.True(t, ok, "13 + 7 = 20")
+	counted, _ = f.tryAdd(t0, t0.Add(time.Hour), 0, 1e9)
+	assert.Equal(t, int64(0), counted, "older than the ring")
 	f.add(t0.Add(time.Hour), 3) // reuses a slot of the ring
-	assert.Equal(t, int64(3), f.since(t0, t0.Add(time.Hour)))
+	counted, _ = f.tryAdd(t0, t0.Add(time.Hour), 0, 1e9)
+	assert.Equal(t, int64(3), counted)
+	counted, _ = f.tryAdd(t0.Add(-time.Hour), t0.Add(-time.Minute), 0, 1e9)
+	assert.Equal(t, int64(0), counted, "times before the ring's base count nothing and do not panic")
 }
 
 func TestTierFromServiceMap(t *testing.T) {
