@@ -115,7 +115,7 @@ test-deps:
 ## 60 s, make test runs them with 15 s; FABRIC_OUTAGE_SECONDS overrides;
 ## crashes and restarts, hostile input on every port, overload, tagguard in
 ## a real Prometheus) and tests/RELIABILITY.md generated from what it measured.
-RELIABILITY_TESTS := TestStoreOutages|TestGatewayRestart|TestGatewayPortsHostile|TestAgentPortsHostile|TestDeepNestingThroughBinary|TestPyroscopeBombThroughBinary|TestFluentForwardHostileThroughBinary|TestTagguardCollapsedSeriesInPrometheus|TestOverload|TestGatewayOverloadByTier|TestLargeSpansIn2GiB|TestLoadBalancing|TestLocalWriteFailure
+RELIABILITY_TESTS := TestStoreOutages|TestGatewayRestart|TestGatewayPortsHostile|TestAgentPortsHostile|TestDeepNestingThroughBinary|TestPyroscopeBombThroughBinary|TestFluentForwardHostileThroughBinary|TestTagguardCollapsedSeriesInPrometheus|TestOverload|TestGatewayOverloadByTier|TestLargeSpansIn2GiB|TestTailSamplingMemoryPerSpan|TestRequestExpansion|TestLoadBalancing|TestLocalWriteFailure
 reliability: $(BIN) test-deps
 	FABRIC_BIN=$(CURDIR)/$(BIN) FABRIC_OUTAGE_SECONDS=$${FABRIC_OUTAGE_SECONDS:-60} \
 	  FABRIC_RELIABILITY_REPORT=$(CURDIR)/tests/RELIABILITY.md FABRIC_RELIABILITY_LONG=1 \
