@@ -170,6 +170,8 @@ func TestGatewayPortsHostile(t *testing.T) {
 
 func is4xx(code int) bool { return code >= 400 && code < 500 }
 
+func below500(code int) bool { return code < 500 }
+
 // markdownSafe makes an answer body fit a table cell: printable text only
 // (a 400 over OTLP/HTTP protobuf is a binary google.rpc.Status around its
 // message).
