@@ -5,7 +5,8 @@ import (
 	"unicode/utf8"
 )
 
-// OTLP/JSON gets a bracket-depth scan, not a schema walk. Its limit is the
+// OTLP/JSON gets a bracket-depth scan, not a schema walk (the decoded-size
+// estimate alone follows the schema, by the keys). Its limit is the
 // bracket depth at which the deepest legitimate AnyValue of max_depth levels
 // can open: jsonFirstAnyValue brackets down to the first AnyValue in the
 // deepest place OTLP puts one (a metric exemplar's filtered attribute), then
@@ -27,30 +28,235 @@ func JSONDepthLimit(maxDepth int) int {
 // deeper than JSONDepthLimit(max_depth) and, with check_utf8, valid UTF-8
 // (RFC 8259 requires it). Syntax is left to the decoder.
 func (c *Checker) CheckJSON(b []byte) *Error {
+	_, err := c.checkJSON(nil, b)
+	return err
+}
+
+// CheckJSONSize checks b as CheckJSON does and, if it passes, estimates
+// how many bytes pdata allocates to decode it, b being an Export request of
+// signal sig: what decoding the same data from protobuf allocates
+// (decoded.go), each object's message type found from the key that holds it.
+func (c *Checker) CheckJSONSize(sig Signal, b []byte) (int64, *Error) {
+	return c.checkJSON(otlpSchema.roots[sig], b)
+}
+
+// jsonTracked is how many brackets deep the estimate follows the schema:
+// enough for values of 64 levels in the deepest place (JSONDepthLimit(64)
+// is 267). Deeper, every object is taken for an attribute (jsonUntracked).
+const jsonTracked = 320
+
+// jsonUntracked is what an object deeper than jsonTracked brackets is
+// taken to cost: a KeyValue in a growing slice (32 bytes, about twice) and
+// a value's wrapper.
+const jsonUntracked = 96
+
+// jsonFrame is an open object or array.
+type jsonFrame struct {
+	m     *message // an object: its message; nil if not in the schema
+	f     *field   // an array: the repeated field it holds; nil if none
+	n     int64    // an array: its elements so far
+	array bool
+}
+
+// checkJSON is CheckJSON, estimating the decoded size of a request whose
+// root message is root (nil: no estimate).
+func (c *Checker) checkJSON(root *message, b []byte) (int64, *Error) {
 	if c.checkUTF8 && !utf8.Valid(b) {
 		off := firstInvalid(b)
-		return &Error{Reason: ReasonUTF8, Offset: off, msg: fmt.Sprintf(
+		return 0, &Error{Reason: ReasonUTF8, Offset: off, msg: fmt.Sprintf(
 			"protoguard: invalid UTF-8 in JSON at byte offset %d", off)}
 	}
-	depth := 0
+	var (
+		stack   [jsonTracked]jsonFrame
+		depth   int
+		size    int64
+		pending *field // the field the next value is for, in the object on top
+		inKey   bool   // the next string in the object on top is a key
+		keyBuf  [64]byte
+	)
+	top := func() *jsonFrame {
+		if depth < 1 || depth > jsonTracked {
+			return nil
+		}
+		return &stack[depth-1]
+	}
+	// value charges a string (quoted) or other scalar value s.
+	value := func(s []byte, quoted bool) {
+		fr := top()
+		var f *field
+		switch {
+		case fr == nil:
+			if depth > jsonTracked && quoted {
+				size += stringCost(len(s))
+			}
+			return
+		case fr.array:
+			if f = fr.f; f == nil {
+				return
+			}
+			fr.n++
+		default:
+			if f, pending = pending, nil; f == nil {
+				return
+			}
+			size += int64(f.cost)
+		}
+		if quoted && f.copies {
+			if f.kind == kindBytes {
+				size += stringCost(len(s) * 3 / 4) // base64
+			} else {
+				size += stringCost(len(s))
+			}
+		}
+	}
 	for i := 0; i < len(b); i++ {
-		switch b[i] {
+		switch ch := b[i]; ch {
+		case ' ', '\t', '\n', '\r':
+		case ':':
+			inKey = false
+		case ',':
+			if fr := top(); fr != nil && !fr.array {
+				inKey = true
+			}
 		case '"':
+			start, escaped := i+1, false
 			for i++; i < len(b) && b[i] != '"'; i++ {
 				if b[i] == '\\' {
 					i++ // the escaped byte, which may be a quote
+					escaped = true
 				}
 			}
+			s := b[start:min(i, len(b))]
+			if fr := top(); inKey && fr != nil && !fr.array {
+				// pdata's JSON decoder allocates each key it reads.
+				size += stringCost(len(s))
+				pending = nil
+				if fr.m != nil {
+					if escaped {
+						s = unescapeKey(s, &keyBuf)
+					}
+					pending = fr.m.jsonFields[string(s)]
+				}
+				continue
+			}
+			value(s, true)
 		case '{', '[':
 			if depth++; depth > c.maxJSONDepth {
-				return &Error{Reason: ReasonDepth, Offset: i, msg: fmt.Sprintf(
+				return 0, &Error{Reason: ReasonDepth, Offset: i, msg: fmt.Sprintf(
 					"protoguard: JSON nesting deeper than %d brackets (max_depth %d) at byte offset %d", c.maxJSONDepth, c.maxDepth, i)}
 			}
+			fr := jsonFrame{array: ch == '['}
+			switch {
+			case depth > jsonTracked:
+				if ch == '{' {
+					size += jsonUntracked
+				}
+			case depth == 1:
+				if ch == '{' {
+					fr.m = root
+				}
+			case stack[depth-2].array:
+				parent := &stack[depth-2]
+				if f := parent.f; f != nil {
+					parent.n++
+					if ch == '{' && f.kind == kindMessage {
+						fr.m = f.msg
+						size += int64(f.cost)
+					}
+				}
+			case pending != nil:
+				f := pending
+				switch {
+				case ch == '[':
+					if f.repeated {
+						fr.f = f
+					}
+				case f.kind == kindMessage:
+					fr.m = f.msg
+					size += int64(f.cost)
+				}
+			}
+			pending = nil
+			inKey = ch == '{'
+			if depth <= jsonTracked {
+				stack[depth-1] = fr
+			}
 		case '}', ']':
-			depth--
+			if fr := top(); fr != nil && fr.array && fr.f != nil && fr.n > 0 {
+				size += sliceGrowth(fr.n, int64(fr.f.slot))
+			}
+			if depth > 0 {
+				depth--
+			}
+			pending = nil
+			inKey = false
+		default: // a number, true, false, null (or not JSON: the decoder's to refuse)
+			start := i
+			for i+1 < len(b) && !isJSONDelimiter(b[i+1]) {
+				i++
+			}
+			value(b[start:i+1], false)
 		}
 	}
-	return nil
+	if root == nil {
+		size = 0
+	}
+	return size, nil
+}
+
+func isJSONDelimiter(c byte) bool {
+	switch c {
+	case ',', '}', ']', ':', '"', '{', '[', ' ', '\t', '\n', '\r':
+		return true
+	}
+	return false
+}
+
+// unescapeKey is s, a JSON string's contents, with its escapes decoded,
+// in buf; nil if it does not fit or is not ASCII (no OTLP key is either).
+func unescapeKey(s []byte, buf *[64]byte) []byte {
+	n := 0
+	for i := 0; i < len(s); i++ {
+		if n == len(buf) {
+			return nil
+		}
+		c := s[i]
+		if c == '\\' && i+1 < len(s) {
+			i++
+			switch s[i] {
+			case 'u':
+				if i+4 >= len(s) {
+					return nil
+				}
+				var r rune
+				for _, h := range s[i+1 : i+5] {
+					r <<= 4
+					switch {
+					case h >= '0' && h <= '9':
+						r |= rune(h - '0')
+					case h >= 'a' && h <= 'f':
+						r |= rune(h - 'a' + 10)
+					case h >= 'A' && h <= 'F':
+						r |= rune(h - 'A' + 10)
+					default:
+						return nil
+					}
+				}
+				if r >= 0x80 {
+					return nil
+				}
+				c = byte(r)
+				i += 4
+			case 'n', 't', 'r', 'b', 'f':
+				return nil // control characters: in no OTLP key
+			default: // " \\ /
+				c = s[i]
+			}
+		}
+		buf[n] = c
+		n++
+	}
+	return buf[:n]
 }
 
 // jsonFirstAnyValue is the deepest bracket depth, over the signals, at

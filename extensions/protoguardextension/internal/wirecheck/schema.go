@@ -67,6 +67,14 @@ type field struct {
 	repeated bool
 	msg      *message // kindMessage
 	name     string   // full name, for error messages
+
+	// What an occurrence costs once decoded (decoded.go): cost bytes, plus
+	// its length if copies; a repeated field also grows a slice of slot-byte
+	// elements, counted in the walk's grow-th counter (-1: none).
+	cost   int32
+	slot   int32
+	copies bool
+	grow   int8
 }
 
 // message is one message type of the schema, its fields indexed by number.
@@ -74,6 +82,12 @@ type message struct {
 	name     string
 	fields   []field
 	anyValue bool
+	// growSlots: the element size of each repeated field the walk counts
+	// (field.grow indexes it).
+	growSlots []int32
+	// jsonFields: the fields by their OTLP/JSON names, lowerCamelCase and
+	// as in the .proto (pdata accepts both).
+	jsonFields map[string]*field
 }
 
 func (m *message) field(num int) *field {
@@ -221,7 +235,17 @@ func (b *builder) message(md protoreflect.MessageDescriptor) (*message, error) {
 		}
 		f.repeated = fd.IsList()
 		f.packed = f.repeated && f.kind <= kindFixed64
+		decodedCost(&f, fd, len(m.growSlots))
+		if f.grow >= 0 {
+			m.growSlots = append(m.growSlots, f.slot)
+		}
 		m.fields[num] = f
+	}
+	m.jsonFields = map[string]*field{}
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		m.jsonFields[fd.JSONName()] = &m.fields[fd.Number()]
+		m.jsonFields[string(fd.Name())] = &m.fields[fd.Number()]
 	}
 	return m, nil
 }
