@@ -20,6 +20,12 @@ const (
 	ReasonDepth Reason = iota + 1
 	ReasonMalformed
 	ReasonUTF8
+	// ReasonTooLarge: the decoded-size estimate is over the caller's limit
+	// (TooLarge).
+	ReasonTooLarge
+	// ReasonBusy: the caller's budget for requests being decoded cannot
+	// take this one now (Busy).
+	ReasonBusy
 )
 
 func (r Reason) String() string {
@@ -30,6 +36,10 @@ func (r Reason) String() string {
 		return "malformed"
 	case ReasonUTF8:
 		return "utf8"
+	case ReasonTooLarge:
+		return "too_large"
+	case ReasonBusy:
+		return "busy"
 	}
 	return fmt.Sprintf("Reason(%d)", uint8(r))
 }
@@ -42,6 +52,34 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.msg }
+
+// TooLarge refuses a request whose decoded-size estimate is over limit.
+func TooLarge(estimate, limit int64) *Error {
+	return &Error{Reason: ReasonTooLarge, msg: fmt.Sprintf(
+		"protoguard: request would take about %s once decoded, over max_decoded_size %s; send it in smaller requests",
+		FormatBytes(estimate), FormatBytes(limit))}
+}
+
+// Busy refuses, for now, a request whose decoded-size estimate the budget
+// for requests being decoded cannot take: inFlight of budget are held.
+func Busy(estimate, inFlight, budget int64) *Error {
+	return &Error{Reason: ReasonBusy, msg: fmt.Sprintf(
+		"protoguard: busy: decoding this request (about %s) would take the requests being decoded (%s) over max_in_flight_decoded %s; retry later",
+		FormatBytes(estimate), FormatBytes(inFlight), FormatBytes(budget))}
+}
+
+// FormatBytes is n bytes in the largest binary unit it holds, to one decimal.
+func FormatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
 
 // MaxDepthLimit is the highest max_depth a Checker takes: the walk recurses
 // once per message level, at most three per AnyValue level.
