@@ -1,6 +1,7 @@
 package wirecheck // import "github.com/otelcol-fabric/otelcol-fabric/extensions/protoguardextension/internal/wirecheck"
 
 import (
+	"bytes"
 	"fmt"
 	"unicode/utf8"
 )
@@ -68,78 +69,59 @@ func (c *Checker) checkJSON(root *message, b []byte) (int64, *Error) {
 	}
 	var (
 		stack   [jsonTracked]jsonFrame
+		top     *jsonFrame // stack[depth-1]; nil at depth 0 and beyond jsonTracked
 		depth   int
 		size    int64
 		pending *field // the field the next value is for, in the object on top
 		inKey   bool   // the next string in the object on top is a key
 		keyBuf  [64]byte
 	)
-	top := func() *jsonFrame {
-		if depth < 1 || depth > jsonTracked {
-			return nil
-		}
-		return &stack[depth-1]
-	}
-	// value charges a string (quoted) or other scalar value s.
-	value := func(s []byte, quoted bool) {
-		fr := top()
-		var f *field
-		switch {
-		case fr == nil:
-			if depth > jsonTracked && quoted {
-				size += stringCost(len(s))
-			}
-			return
-		case fr.array:
-			if f = fr.f; f == nil {
-				return
-			}
-			fr.n++
-		default:
-			if f, pending = pending, nil; f == nil {
-				return
-			}
-			size += int64(f.cost)
-		}
-		if quoted && f.copies {
-			if f.kind == kindBytes {
-				size += stringCost(len(s) * 3 / 4) // base64
-			} else {
-				size += stringCost(len(s))
-			}
-		}
-	}
 	for i := 0; i < len(b); i++ {
-		switch ch := b[i]; ch {
+		ch := b[i]
+		var scalar []byte // a value other than an object or an array
+		quoted := false
+		switch ch {
 		case ' ', '\t', '\n', '\r':
+			continue
 		case ':':
 			inKey = false
+			continue
 		case ',':
-			if fr := top(); fr != nil && !fr.array {
-				inKey = true
-			}
+			inKey = top != nil && !top.array
+			continue
 		case '"':
-			start, escaped := i+1, false
-			for i++; i < len(b) && b[i] != '"'; i++ {
-				if b[i] == '\\' {
-					i++ // the escaped byte, which may be a quote
-					escaped = true
-				}
+			start := i + 1
+			// To the closing quote: the next one, unless a backslash
+			// precedes it somewhere in the string.
+			end := bytes.IndexByte(b[start:], '"')
+			escaped := false
+			if end < 0 {
+				end = len(b) - start
 			}
-			s := b[start:min(i, len(b))]
-			if fr := top(); inKey && fr != nil && !fr.array {
-				// pdata's JSON decoder allocates each key it reads.
-				size += stringCost(len(s))
-				pending = nil
-				if fr.m != nil {
-					if escaped {
-						s = unescapeKey(s, &keyBuf)
+			if bytes.IndexByte(b[start:start+end], '\\') >= 0 {
+				escaped = true
+				for i = start; i < len(b) && b[i] != '"'; i++ {
+					if b[i] == '\\' {
+						i++ // the escaped byte, which may be a quote
 					}
-					pending = fr.m.jsonFields[string(s)]
+				}
+				end = min(i, len(b)) - start
+			}
+			i = start + end
+			str := b[start : start+end]
+			if inKey && top != nil && !top.array {
+				// pdata's JSON decoder allocates each key it reads.
+				size += stringCost(len(str))
+				pending = nil
+				if top.m != nil {
+					if escaped {
+						str = unescapeKey(str, &keyBuf)
+					}
+					pending = top.m.jsonField(str)
 				}
 				continue
 			}
-			value(s, true)
+			scalar, quoted = str, true
 		case '{', '[':
 			if depth++; depth > c.maxJSONDepth {
 				return 0, &Error{Reason: ReasonDepth, Offset: i, msg: fmt.Sprintf(
@@ -155,18 +137,16 @@ func (c *Checker) checkJSON(root *message, b []byte) (int64, *Error) {
 				if ch == '{' {
 					fr.m = root
 				}
-			case stack[depth-2].array:
-				parent := &stack[depth-2]
-				if f := parent.f; f != nil {
-					parent.n++
+			case top.array:
+				if f := top.f; f != nil {
+					top.n++
 					if ch == '{' && f.kind == kindMessage {
 						fr.m = f.msg
 						size += int64(f.cost)
 					}
 				}
 			case pending != nil:
-				f := pending
-				switch {
+				switch f := pending; {
 				case ch == '[':
 					if f.repeated {
 						fr.f = f
@@ -178,24 +158,59 @@ func (c *Checker) checkJSON(root *message, b []byte) (int64, *Error) {
 			}
 			pending = nil
 			inKey = ch == '{'
+			top = nil
 			if depth <= jsonTracked {
 				stack[depth-1] = fr
+				top = &stack[depth-1]
 			}
+			continue
 		case '}', ']':
-			if fr := top(); fr != nil && fr.array && fr.f != nil && fr.n > 0 {
-				size += sliceGrowth(fr.n, int64(fr.f.slot))
+			if top != nil && top.array && top.f != nil && top.n > 0 {
+				size += sliceGrowth(top.n, int64(top.f.slot))
 			}
 			if depth > 0 {
 				depth--
 			}
+			top = nil
+			if depth >= 1 && depth <= jsonTracked {
+				top = &stack[depth-1]
+			}
 			pending = nil
 			inKey = false
+			continue
 		default: // a number, true, false, null (or not JSON: the decoder's to refuse)
 			start := i
 			for i+1 < len(b) && !isJSONDelimiter(b[i+1]) {
 				i++
 			}
-			value(b[start:i+1], false)
+			scalar = b[start : i+1]
+		}
+		// A string or other scalar value: what it costs depends on the
+		// field it is for.
+		var f *field
+		switch {
+		case top == nil:
+			if depth > jsonTracked && quoted {
+				size += stringCost(len(scalar))
+			}
+			continue
+		case top.array:
+			if f = top.f; f == nil {
+				continue
+			}
+			top.n++
+		default:
+			if f, pending = pending, nil; f == nil {
+				continue
+			}
+			size += int64(f.cost)
+		}
+		if quoted && f.copies {
+			if f.kind == kindBytes {
+				size += stringCost(len(scalar) * 3 / 4) // base64
+			} else {
+				size += stringCost(len(scalar))
+			}
 		}
 	}
 	if root == nil {

@@ -85,9 +85,25 @@ type message struct {
 	// growSlots: the element size of each repeated field the walk counts
 	// (field.grow indexes it).
 	growSlots []int32
-	// jsonFields: the fields by their OTLP/JSON names, lowerCamelCase and
+	// jsonNames: the fields by their OTLP/JSON names, lowerCamelCase and
 	// as in the .proto (pdata accepts both).
-	jsonFields map[string]*field
+	jsonNames []jsonName
+}
+
+type jsonName struct {
+	name string
+	f    *field
+}
+
+// jsonField is the field whose OTLP/JSON name is key, or nil. A scan: OTLP
+// messages have at most 16 fields, and the lengths differ for most.
+func (m *message) jsonField(key []byte) *field {
+	for i := range m.jsonNames {
+		if n := &m.jsonNames[i]; len(n.name) == len(key) && n.name == string(key) {
+			return n.f
+		}
+	}
+	return nil
 }
 
 func (m *message) field(num int) *field {
@@ -241,11 +257,13 @@ func (b *builder) message(md protoreflect.MessageDescriptor) (*message, error) {
 		}
 		m.fields[num] = f
 	}
-	m.jsonFields = map[string]*field{}
 	for i := range fields.Len() {
 		fd := fields.Get(i)
-		m.jsonFields[fd.JSONName()] = &m.fields[fd.Number()]
-		m.jsonFields[string(fd.Name())] = &m.fields[fd.Number()]
+		f := &m.fields[fd.Number()]
+		m.jsonNames = append(m.jsonNames, jsonName{fd.JSONName(), f})
+		if string(fd.Name()) != fd.JSONName() {
+			m.jsonNames = append(m.jsonNames, jsonName{string(fd.Name()), f})
+		}
 	}
 	return m, nil
 }
