@@ -414,3 +414,29 @@ func TestDecodedSizeJSONKeys(t *testing.T) {
 	unknown := estimate(`{"resourceSpans":[{"scopeSpans":[{"notSpans":[` + spans + `]}]}]}`)
 	assert.Less(t, unknown, int64(1000))
 }
+
+// TestDecodedSizeJSONDeep: values nested as deep as the default max_depth
+// allows are estimated with the schema; deeper (max_depth 100), beyond
+// jsonTracked brackets, level by level without it (jsonUntracked an
+// object): both within 0.7x to 1.5x of what pdata allocates, in maps and in
+// arrays.
+func TestDecodedSizeJSONDeep(t *testing.T) {
+	require.GreaterOrEqual(t, jsonTracked, JSONDepthLimit(64))
+	for _, levels := range []int{64, 100} {
+		c := newChecker(t, levels, true)
+		for _, viaSlice := range []bool{false, true} {
+			ld := plog.NewLogs()
+			sl := ld.ResourceLogs().AppendEmpty().ScopeLogs().AppendEmpty()
+			for range 100 {
+				setNested(sl.LogRecords().AppendEmpty().Body(), levels, viaSlice)
+			}
+			js := marshalJSON(t, ld)
+			est, err := c.CheckJSONSize(Logs, js)
+			require.Nil(t, err)
+			actual := decodeAllocJSON(t, Logs, js, 3)
+			ratio := float64(est) / actual
+			t.Logf("100 log bodies nested %d levels (arrays %v): estimated %d, pdata allocated %.0f (%.2fx)", levels, viaSlice, est, actual, ratio)
+			assert.True(t, ratio >= 0.7 && ratio <= 1.5, "%d levels (arrays %v): %.2fx", levels, viaSlice, ratio)
+		}
+	}
+}

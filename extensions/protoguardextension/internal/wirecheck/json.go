@@ -42,20 +42,23 @@ func (c *Checker) CheckJSONSize(sig Signal, b []byte) (int64, *Error) {
 }
 
 // jsonTracked is how many brackets deep the estimate follows the schema:
-// enough for values of 64 levels in the deepest place (JSONDepthLimit(64)
-// is 267). Deeper, every object is taken for an attribute (jsonUntracked).
-const jsonTracked = 320
+// all the way down values of 64 levels (JSONDepthLimit(64) is 267), the
+// default max_depth. Deeper, every object is taken for a level of a nested
+// value (jsonUntracked) and every string for a key or a string value. The
+// frames live on the stack of each check (6.4 KiB).
+const jsonTracked = 272
 
 // jsonUntracked is what an object deeper than jsonTracked brackets is
-// taken to cost: a KeyValue in a growing slice (32 bytes, about twice) and
-// a value's wrapper.
-const jsonUntracked = 96
+// taken to cost: a level of a nested map is three objects and five strings
+// (kvlistValue{values[{key,value{), about 100 bytes decoded
+// (TestDecodedSizeJSONDeep).
+const jsonUntracked = 32
 
 // jsonFrame is an open object or array.
 type jsonFrame struct {
 	m     *message // an object: its message; nil if not in the schema
 	f     *field   // an array: the repeated field it holds; nil if none
-	n     int64    // an array: its elements so far
+	n     int32    // an array: its elements so far
 	array bool
 }
 
@@ -166,7 +169,7 @@ func (c *Checker) checkJSON(root *message, b []byte) (int64, *Error) {
 			continue
 		case '}', ']':
 			if top != nil && top.array && top.f != nil && top.n > 0 {
-				size += sliceGrowth(top.n, int64(top.f.slot))
+				size += sliceGrowth(int64(top.n), int64(top.f.slot))
 			}
 			if depth > 0 {
 				depth--

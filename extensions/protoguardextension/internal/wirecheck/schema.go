@@ -86,8 +86,8 @@ type message struct {
 	// (field.grow indexes it).
 	growSlots []int32
 	// jsonNames: the fields by their OTLP/JSON names, lowerCamelCase and
-	// as in the .proto (pdata accepts both).
-	jsonNames []jsonName
+	// as in the .proto (pdata accepts both), by the length of the name.
+	jsonNames [][]jsonName
 }
 
 type jsonName struct {
@@ -95,11 +95,14 @@ type jsonName struct {
 	f    *field
 }
 
-// jsonField is the field whose OTLP/JSON name is key, or nil. A scan: OTLP
-// messages have at most 16 fields, and the lengths differ for most.
+// jsonField is the field whose OTLP/JSON name is key, or nil: one of the
+// few names of its length.
 func (m *message) jsonField(key []byte) *field {
-	for i := range m.jsonNames {
-		if n := &m.jsonNames[i]; len(n.name) == len(key) && n.name == string(key) {
+	if len(key) == 0 || len(key) >= len(m.jsonNames) {
+		return nil
+	}
+	for _, n := range m.jsonNames[len(key)] {
+		if n.name[0] == key[0] && n.name == string(key) {
 			return n.f
 		}
 	}
@@ -260,9 +263,13 @@ func (b *builder) message(md protoreflect.MessageDescriptor) (*message, error) {
 	for i := range fields.Len() {
 		fd := fields.Get(i)
 		f := &m.fields[fd.Number()]
-		m.jsonNames = append(m.jsonNames, jsonName{fd.JSONName(), f})
-		if string(fd.Name()) != fd.JSONName() {
-			m.jsonNames = append(m.jsonNames, jsonName{string(fd.Name()), f})
+		for _, name := range []string{fd.JSONName(), string(fd.Name())} {
+			for len(m.jsonNames) <= len(name) {
+				m.jsonNames = append(m.jsonNames, nil)
+			}
+			if m.jsonField([]byte(name)) == nil {
+				m.jsonNames[len(name)] = append(m.jsonNames[len(name)], jsonName{name, f})
+			}
 		}
 	}
 	return m, nil
