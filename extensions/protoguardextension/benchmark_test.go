@@ -81,9 +81,9 @@ func sdkLogs() plog.Logs {
 	return ld
 }
 
-// BenchmarkOTLPRequest compares, on the same request, the check
-// (step=check) with pdata's decode the receiver runs after it
-// (step=decode):
+// BenchmarkOTLPRequest compares, on the same request, the check with its
+// decoded-size estimate (step=check) with pdata's decode the receiver runs
+// after it (step=decode):
 //
 //	go test -run '^$' -bench BenchmarkOTLPRequest -benchmem -count 6 ./extensions/protoguardextension/ > bench.txt
 //	benchstat -col /step bench.txt
@@ -103,25 +103,36 @@ func BenchmarkOTLPRequest(b *testing.B) {
 	profiles := mustP(pprofileotlp.NewExportRequestFromProfiles(testdata.GenerateProfiles(512)).MarshalProto())
 	atLimit := mustP(ptraceotlp.NewExportRequestFromTraces(deepTraces(64)).MarshalProto())
 	deep := mustP(ptraceotlp.NewExportRequestFromTraces(deepTraces(100_000)).MarshalProto())
+	// The check as the middleware runs it: with the decoded-size estimate.
+	proto := func(sig wirecheck.Signal) func([]byte) *wirecheck.Error {
+		return func(p []byte) *wirecheck.Error {
+			_, err := c.CheckProtoSize(sig, p)
+			return err
+		}
+	}
+	checkJSON := func(p []byte) *wirecheck.Error {
+		_, err := c.CheckJSONSize(wirecheck.Traces, p)
+		return err
+	}
 	for _, tc := range []struct {
 		name   string
 		body   []byte
 		check  func([]byte) *wirecheck.Error
 		decode func([]byte) error
 	}{
-		{"traces", traces, func(p []byte) *wirecheck.Error { return c.CheckProto(wirecheck.Traces, p) },
+		{"traces", traces, proto(wirecheck.Traces),
 			func(p []byte) error { return ptraceotlp.NewExportRequest().UnmarshalProto(p) }},
-		{"traces_json", tracesJSON, c.CheckJSON,
+		{"traces_json", tracesJSON, checkJSON,
 			func(p []byte) error { return ptraceotlp.NewExportRequest().UnmarshalJSON(p) }},
-		{"metrics", metrics, func(p []byte) *wirecheck.Error { return c.CheckProto(wirecheck.Metrics, p) },
+		{"metrics", metrics, proto(wirecheck.Metrics),
 			func(p []byte) error { return pmetricotlp.NewExportRequest().UnmarshalProto(p) }},
-		{"logs", logs, func(p []byte) *wirecheck.Error { return c.CheckProto(wirecheck.Logs, p) },
+		{"logs", logs, proto(wirecheck.Logs),
 			func(p []byte) error { return plogotlp.NewExportRequest().UnmarshalProto(p) }},
-		{"profiles", profiles, func(p []byte) *wirecheck.Error { return c.CheckProto(wirecheck.Profiles, p) },
+		{"profiles", profiles, proto(wirecheck.Profiles),
 			func(p []byte) error { return pprofileotlp.NewExportRequest().UnmarshalProto(p) }},
-		{"at_limit", atLimit, func(p []byte) *wirecheck.Error { return c.CheckProto(wirecheck.Traces, p) },
+		{"at_limit", atLimit, proto(wirecheck.Traces),
 			func(p []byte) error { return ptraceotlp.NewExportRequest().UnmarshalProto(p) }},
-		{"deep", deep, func(p []byte) *wirecheck.Error { return c.CheckProto(wirecheck.Traces, p) },
+		{"deep", deep, proto(wirecheck.Traces),
 			func(p []byte) error { return ptraceotlp.NewExportRequest().UnmarshalProto(p) }},
 	} {
 		wantRefused := tc.name == "deep"

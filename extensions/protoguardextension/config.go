@@ -21,6 +21,15 @@ type Config struct {
 	// Paths are the OTLP/HTTP paths of each signal, as the otlp receiver
 	// serves them; requests to other paths are passed on unchecked.
 	Paths Paths `mapstructure:"paths"`
+	// MaxDecodedSize refuses a request whose decoded-size estimate (what
+	// pdata would allocate to decode it), in bytes, is over it: HTTP 413,
+	// gRPC ResourceExhausted, neither retried.
+	MaxDecodedSize int64 `mapstructure:"max_decoded_size"`
+	// MaxInFlightDecoded bounds the decoded-size estimates of the requests
+	// admitted and not yet answered, in bytes, over both transports; a
+	// request it cannot take at once is refused for now: HTTP 503, gRPC
+	// Unavailable, both retried by OTLP senders. 0 disables it.
+	MaxInFlightDecoded int64 `mapstructure:"max_in_flight_decoded"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -43,6 +52,15 @@ func (cfg *Config) Validate() error {
 	var errs []error
 	if cfg.MaxDepth < 1 || cfg.MaxDepth > wirecheck.MaxDepthLimit {
 		errs = append(errs, fmt.Errorf("max_depth: must be between 1 and %d, got %d", wirecheck.MaxDepthLimit, cfg.MaxDepth))
+	}
+	if cfg.MaxDecodedSize <= 0 {
+		errs = append(errs, fmt.Errorf("max_decoded_size: must be a positive number of bytes, got %d", cfg.MaxDecodedSize))
+	}
+	switch {
+	case cfg.MaxInFlightDecoded < 0:
+		errs = append(errs, fmt.Errorf("max_in_flight_decoded: must be a number of bytes, or 0 to disable, got %d", cfg.MaxInFlightDecoded))
+	case cfg.MaxInFlightDecoded > 0 && cfg.MaxInFlightDecoded < cfg.MaxDecodedSize:
+		errs = append(errs, fmt.Errorf("max_in_flight_decoded: %d is below max_decoded_size (%d): a request under the size limit could never be admitted", cfg.MaxInFlightDecoded, cfg.MaxDecodedSize))
 	}
 	seen := map[string]string{}
 	for _, p := range []struct{ key, path string }{

@@ -27,7 +27,9 @@ const (
 var transportNames = [numTransports]string{transportGRPC: "grpc", transportHTTP: "http"}
 
 // reasons are the refusal reasons the counter is labelled with.
-var reasons = []wirecheck.Reason{wirecheck.ReasonDepth, wirecheck.ReasonMalformed, wirecheck.ReasonUTF8}
+var reasons = []wirecheck.Reason{
+	wirecheck.ReasonDepth, wirecheck.ReasonMalformed, wirecheck.ReasonUTF8, wirecheck.ReasonTooLarge, wirecheck.ReasonBusy,
+}
 
 // guard is the protoguard extension: a middleware for the OTLP receivers'
 // gRPC and HTTP servers that checks each request's bytes before the
@@ -36,11 +38,16 @@ type guard struct {
 	logger  *zap.Logger
 	checker *wirecheck.Checker
 	paths   map[string]wirecheck.Signal
-	tb      *metadata.TelemetryBuilder
+	// maxDecoded is max_decoded_size; budget, max_in_flight_decoded (nil:
+	// disabled).
+	maxDecoded int64
+	budget     *budget
+	tb         *metadata.TelemetryBuilder
 	// counted[reason][transport]: the attribute sets of the refused counter,
 	// built once.
-	counted [wirecheck.ReasonUTF8 + 1][numTransports]metric.AddOption
-	// pending: gRPC refusals from the codec, keyed by the request message
+	counted [wirecheck.ReasonBusy + 1][numTransports]metric.AddOption
+	// pending: the codec's verdicts on gRPC requests (a refusal, or the
+	// budget an admitted request holds), keyed by the request message
 	// grpc-go decoded into, until the stats handler moves them into the
 	// RPC's context (grpc.go).
 	pending sync.Map
@@ -73,7 +80,22 @@ func newGuard(set extension.Settings, cfg *Config) (*guard, error) {
 			cfg.Paths.Logs:     wirecheck.Logs,
 			cfg.Paths.Profiles: wirecheck.Profiles,
 		},
-		tb: tb,
+		maxDecoded: cfg.MaxDecodedSize,
+		tb:         tb,
+	}
+	if cfg.MaxInFlightDecoded > 0 {
+		g.budget = &budget{limit: cfg.MaxInFlightDecoded}
+	}
+	err = tb.RegisterProtoguardDecodedInFlightCallback(func(_ context.Context, o metric.Int64Observer) error {
+		if g.budget != nil {
+			o.Observe(g.budget.inFlight.Load())
+		} else {
+			o.Observe(0)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, r := range reasons {
 		for t := range numTransports {
@@ -89,6 +111,29 @@ func (*guard) Start(context.Context, component.Host) error { return nil }
 func (g *guard) Shutdown(context.Context) error {
 	g.tb.Shutdown()
 	return nil
+}
+
+// admit holds a request whose decoded-size estimate is size to
+// max_decoded_size, then takes size from the max_in_flight_decoded budget.
+// When it returns nil, the caller owes release(size) once the receiver has
+// answered the request.
+func (g *guard) admit(size int64) *wirecheck.Error {
+	if size > g.maxDecoded {
+		return wirecheck.TooLarge(size, g.maxDecoded)
+	}
+	if g.budget != nil {
+		if ok, held := g.budget.tryAcquire(size); !ok {
+			return wirecheck.Busy(size, held, g.budget.limit)
+		}
+	}
+	return nil
+}
+
+// release gives back what admit took.
+func (g *guard) release(size int64) {
+	if g.budget != nil && size != 0 {
+		g.budget.release(size)
+	}
 }
 
 // refused counts and logs a refusal. The log is at debug level: a sender

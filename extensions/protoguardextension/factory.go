@@ -14,10 +14,19 @@ func NewFactory() extension.Factory {
 	return extension.NewFactory(metadata.Type, createDefaultConfig, create, metadata.ExtensionStability)
 }
 
+// The defaults of max_decoded_size and max_in_flight_decoded; README.md
+// ("Why 128 MiB and 512 MiB") gives the reasons.
+const (
+	defaultMaxDecodedSize     = 128 << 20
+	defaultMaxInFlightDecoded = 512 << 20
+)
+
 func createDefaultConfig() component.Config {
 	return &Config{
-		MaxDepth:  64,
-		CheckUTF8: true,
+		MaxDepth:           64,
+		CheckUTF8:          true,
+		MaxDecodedSize:     defaultMaxDecodedSize,
+		MaxInFlightDecoded: defaultMaxInFlightDecoded,
 		Paths: Paths{
 			Traces:   "/v1/traces",
 			Metrics:  "/v1/metrics",

@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"reflect"
+	"sync/atomic"
 
 	"google.golang.org/grpc"
-	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/mem"
 	"google.golang.org/grpc/stats"
@@ -18,14 +18,19 @@ import (
 // The gRPC side. grpc-go decodes a request (the handler's dec(in)) before
 // any interceptor runs, and answers any codec error with codes.Internal. So
 // the check runs in a codec that wraps the registered "proto" codec (pdata's,
-// which decodes the collector's OTLP types): a request that fails the check
-// is not decoded, the codec returns no error, and the refusal is handed,
-// keyed by the message grpc-go decoded into, to a stats handler (grpc-go
-// reports the payload to it with the RPC's context right after decoding)
-// which puts it in the RPC's context, where a unary interceptor finds it and
-// answers InvalidArgument instead of calling the receiver. Nothing of a
-// refusal outlives its RPC: the hand-over map holds it only between the
-// codec and the stats handler, within grpc-go's decode step.
+// which decodes the collector's OTLP types): a request that fails the check,
+// or whose decoded-size estimate is over max_decoded_size or cannot be had
+// from the max_in_flight_decoded budget, is not decoded, the codec returns
+// no error, and the refusal is handed, keyed by the message grpc-go decoded
+// into, to a stats handler (grpc-go reports the payload to it with the RPC's
+// context right after decoding) which puts it in the RPC's context, where a
+// unary interceptor finds it and answers instead of calling the receiver.
+// An admitted request's share of the budget takes the same way; the
+// interceptor gives it back when the receiver returns, or, for an RPC that
+// never reaches it (an authenticator's interceptor before it refused the
+// request), the stats handler at the end of the RPC. Nothing outlives its
+// RPC: the hand-over map holds a verdict only between the codec and the
+// stats handler, within grpc-go's decode step.
 
 // GetGRPCServerOptions returns the codec, stats handler and interceptor.
 // configgrpc appends them after its own interceptors (client info,
@@ -51,9 +56,12 @@ type grpcGuard struct {
 	delegate encoding.CodecV2
 }
 
-type refusal struct {
-	err *wirecheck.Error
-	sig wirecheck.Signal
+// verdict is the codec's decision on a request: refused (err, of signal
+// sig), or admitted holding charge bytes of the budget.
+type verdict struct {
+	err    *wirecheck.Error
+	sig    wirecheck.Signal
+	charge int64
 }
 
 // checkingCodec checks OTLP Export requests before the delegate decodes
@@ -73,11 +81,23 @@ func (c checkingCodec) Unmarshal(data mem.BufferSlice, v any) error {
 	// takes a single buffer as it is (pdata's codec materializes too).
 	buf := data.MaterializeToBuffer(mem.DefaultBufferPool())
 	defer buf.Free()
-	if err := c.checker.CheckProto(sig, buf.ReadOnlyData()); err != nil {
-		c.pending.Store(v, &refusal{err: err, sig: sig})
+	size, err := c.checker.CheckProtoSize(sig, buf.ReadOnlyData())
+	if err == nil {
+		err = c.admit(size)
+	}
+	if err != nil {
+		c.pending.Store(v, &verdict{err: err, sig: sig})
 		return nil
 	}
-	return c.delegate.Unmarshal(mem.BufferSlice{buf}, v)
+	if derr := c.delegate.Unmarshal(mem.BufferSlice{buf}, v); derr != nil {
+		// grpc-go answers Internal and calls no handler.
+		c.release(size)
+		return derr
+	}
+	if c.budget != nil && size != 0 {
+		c.pending.Store(v, &verdict{sig: sig, charge: size})
+	}
+	return nil
 }
 
 type signalOK struct {
@@ -113,28 +133,50 @@ func (g *guard) signalOf(v any) (wirecheck.Signal, bool) {
 	return s.sig, s.ok
 }
 
-type refusalKey struct{}
+type slotKey struct{}
 
-// slot carries an RPC's refusal from the stats handler to the interceptor.
-type slot struct{ r *refusal }
+// slot carries an RPC's verdict from the stats handler to the interceptor:
+// its refusal, or the budget its request holds until the interceptor (the
+// receiver has answered) or the end of the RPC, whichever comes first,
+// gives it back.
+type slot struct {
+	refused *verdict
+	charge  atomic.Int64
+}
 
-// handOver is the stats handler: it gives each RPC a slot and moves the
-// codec's refusal of its request into it.
+func (sl *slot) put(v *verdict) {
+	if v.err != nil {
+		sl.refused = v
+	} else {
+		sl.charge.Add(v.charge)
+	}
+}
+
+func (gg *grpcGuard) releaseSlot(sl *slot) {
+	gg.release(sl.charge.Swap(0))
+}
+
+// handOver is the stats handler: it gives each RPC a slot, moves the codec's
+// verdict on its request into it, and gives back at the end of the RPC
+// whatever budget the interceptor has not.
 type handOver struct{ *grpcGuard }
 
 func (h handOver) TagRPC(ctx context.Context, _ *stats.RPCTagInfo) context.Context {
-	return context.WithValue(ctx, refusalKey{}, &slot{})
+	return context.WithValue(ctx, slotKey{}, &slot{})
 }
 
 func (h handOver) HandleRPC(ctx context.Context, s stats.RPCStats) {
-	in, ok := s.(*stats.InPayload)
-	if !ok {
-		return
+	sl, _ := ctx.Value(slotKey{}).(*slot)
+	if sl == nil {
+		return // not tagged by TagRPC: the interceptor finds the verdict in pending
 	}
-	if r, ok := h.pending.LoadAndDelete(in.Payload); ok {
-		if sl, _ := ctx.Value(refusalKey{}).(*slot); sl != nil {
-			sl.r = r.(*refusal)
+	switch s := s.(type) {
+	case *stats.InPayload:
+		if v, ok := h.pending.LoadAndDelete(s.Payload); ok {
+			sl.put(v.(*verdict))
 		}
+	case *stats.End:
+		h.releaseSlot(sl)
 	}
 }
 
@@ -142,22 +184,22 @@ func (handOver) TagConn(ctx context.Context, _ *stats.ConnTagInfo) context.Conte
 
 func (handOver) HandleConn(context.Context, stats.ConnStats) {}
 
-// intercept answers a refused request InvalidArgument, naming what is
-// wrong, and passes the others on.
+// intercept answers a refused request (InvalidArgument, ResourceExhausted
+// or Unavailable, naming the cause), and passes the others on, giving back
+// their share of the budget when the receiver returns.
 func (gg *grpcGuard) intercept(ctx context.Context, req any, _ *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
-	var r *refusal
-	if sl, _ := ctx.Value(refusalKey{}).(*slot); sl != nil {
-		r = sl.r
+	sl, _ := ctx.Value(slotKey{}).(*slot)
+	if sl == nil {
+		sl = &slot{}
 	}
-	if r == nil {
-		// Should the stats handler not have run, the refusal is still here.
-		if p, ok := gg.pending.LoadAndDelete(req); ok {
-			r = p.(*refusal)
-		}
+	// Should the stats handler not have run, the verdict is still here.
+	if v, ok := gg.pending.LoadAndDelete(req); ok {
+		sl.put(v.(*verdict))
 	}
-	if r != nil {
+	if r := sl.refused; r != nil {
 		gg.refused(ctx, r.err, r.sig, transportGRPC)
-		return nil, status.Error(codes.InvalidArgument, r.err.Error())
+		return nil, status.Error(answers[r.err.Reason].code, r.err.Error())
 	}
+	defer gg.releaseSlot(sl)
 	return handler(ctx, req)
 }

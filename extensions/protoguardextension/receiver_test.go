@@ -19,6 +19,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/component/componenttest"
 	"go.opentelemetry.io/collector/confmap"
+	"go.opentelemetry.io/collector/consumer"
 	"go.opentelemetry.io/collector/consumer/consumertest"
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/plog"
@@ -105,6 +106,13 @@ func (tokenAuth) Authenticate(ctx context.Context, headers map[string][]string) 
 // otlpWithGuardAuth is otlpWithGuard, with both servers behind tokenAuth when auth is set.
 func otlpWithGuardAuth(t *testing.T, tel *componenttest.Telemetry, guardCfg *Config, httpExtra map[string]any, auth bool) (string, string, *sinks, *guard) {
 	t.Helper()
+	return otlpWithGuardTraces(t, tel, guardCfg, httpExtra, auth, nil)
+}
+
+// otlpWithGuardTraces is otlpWithGuardAuth, with traces going to traces
+// instead of the sink when it is not nil.
+func otlpWithGuardTraces(t *testing.T, tel *componenttest.Telemetry, guardCfg *Config, httpExtra map[string]any, auth bool, traces consumer.Traces) (string, string, *sinks, *guard) {
+	t.Helper()
 	ctx := context.Background()
 	set := metadatatest.NewSettings(tel)
 	ext, err := NewFactory().Create(ctx, set, guardCfg)
@@ -132,7 +140,10 @@ func otlpWithGuardAuth(t *testing.T, tel *componenttest.Telemetry, guardCfg *Con
 	}}).Unmarshal(cfg))
 	s := &sinks{}
 	rset := receivertest.NewNopSettings(f.Type())
-	tr, err := f.CreateTraces(ctx, rset, cfg, &s.traces)
+	if traces == nil {
+		traces = &s.traces
+	}
+	tr, err := f.CreateTraces(ctx, rset, cfg, traces)
 	require.NoError(t, err)
 	mr, err := f.CreateMetrics(ctx, rset, cfg, &s.metrics)
 	require.NoError(t, err)

@@ -3,10 +3,12 @@
 package metadata
 
 import (
+	"context"
 	"errors"
 	"sync"
 
 	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/metric/embedded"
 	"go.opentelemetry.io/otel/trace"
 
 	"go.opentelemetry.io/collector/component"
@@ -26,6 +28,7 @@ type TelemetryBuilder struct {
 	meter                     metric.Meter
 	mu                        sync.Mutex
 	registrations             []metric.Registration
+	ProtoguardDecodedInFlight metric.Int64ObservableGauge
 	ProtoguardRequestsRefused metric.Int64Counter
 }
 
@@ -38,6 +41,31 @@ type telemetryBuilderOptionFunc func(mb *TelemetryBuilder)
 
 func (tbof telemetryBuilderOptionFunc) apply(mb *TelemetryBuilder) {
 	tbof(mb)
+}
+
+// RegisterProtoguardDecodedInFlightCallback sets callback for observable ProtoguardDecodedInFlight metric.
+func (builder *TelemetryBuilder) RegisterProtoguardDecodedInFlightCallback(cb metric.Int64Callback) error {
+	reg, err := builder.meter.RegisterCallback(func(ctx context.Context, o metric.Observer) error {
+		cb(ctx, &observerInt64{inst: builder.ProtoguardDecodedInFlight, obs: o})
+		return nil
+	}, builder.ProtoguardDecodedInFlight)
+	if err != nil {
+		return err
+	}
+	builder.mu.Lock()
+	defer builder.mu.Unlock()
+	builder.registrations = append(builder.registrations, reg)
+	return nil
+}
+
+type observerInt64 struct {
+	embedded.Int64Observer
+	inst metric.Int64Observable
+	obs  metric.Observer
+}
+
+func (oi *observerInt64) Observe(value int64, opts ...metric.ObserveOption) {
+	oi.obs.ObserveInt64(oi.inst, value, opts...)
 }
 
 // Shutdown unregister all registered callbacks for async instruments.
@@ -58,9 +86,15 @@ func NewTelemetryBuilder(settings component.TelemetrySettings, options ...Teleme
 	}
 	builder.meter = Meter(settings)
 	var err, errs error
+	builder.ProtoguardDecodedInFlight, err = builder.meter.Int64ObservableGauge(
+		"otelcol_protoguard_decoded_in_flight",
+		metric.WithDescription("Estimated bytes pdata allocates to decode the OTLP requests admitted and not yet answered, held against max_in_flight_decoded. [Development]"),
+		metric.WithUnit("By"),
+	)
+	errs = errors.Join(errs, err)
 	builder.ProtoguardRequestsRefused, err = builder.meter.Int64Counter(
 		"otelcol_protoguard_requests_refused",
-		metric.WithDescription("OTLP requests refused before decoding (gRPC InvalidArgument, HTTP 400). [Development]"),
+		metric.WithDescription("OTLP requests refused before decoding (gRPC InvalidArgument, ResourceExhausted or Unavailable; HTTP 400, 413 or 503). [Development]"),
 		metric.WithUnit("{requests}"),
 	)
 	errs = errors.Join(errs, err)

@@ -21,10 +21,24 @@ func NewSettings(tt *componenttest.Telemetry) extension.Settings {
 	return set
 }
 
+func AssertEqualProtoguardDecodedInFlight(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
+	want := metricdata.Metrics{
+		Name:        "otelcol_protoguard_decoded_in_flight",
+		Description: "Estimated bytes pdata allocates to decode the OTLP requests admitted and not yet answered, held against max_in_flight_decoded. [Development]",
+		Unit:        "By",
+		Data: metricdata.Gauge[int64]{
+			DataPoints: dps,
+		},
+	}
+	got, err := tt.GetMetric("otelcol_protoguard_decoded_in_flight")
+	require.NoError(t, err)
+	metricdatatest.AssertEqual(t, want, got, opts...)
+}
+
 func AssertEqualProtoguardRequestsRefused(t *testing.T, tt *componenttest.Telemetry, dps []metricdata.DataPoint[int64], opts ...metricdatatest.Option) {
 	want := metricdata.Metrics{
 		Name:        "otelcol_protoguard_requests_refused",
-		Description: "OTLP requests refused before decoding (gRPC InvalidArgument, HTTP 400). [Development]",
+		Description: "OTLP requests refused before decoding (gRPC InvalidArgument, ResourceExhausted or Unavailable; HTTP 400, 413 or 503). [Development]",
 		Unit:        "{requests}",
 		Data: metricdata.Sum[int64]{
 			Temporality: metricdata.CumulativeTemporality,

@@ -1,8 +1,9 @@
 // Package wirecheck checks the bytes of an OTLP request against the OTLP
 // schema before anything decodes them: protobuf well-formedness, the nesting
 // depth of AnyValue, and UTF-8 in proto3 strings; for OTLP/JSON the bracket
-// depth and UTF-8. It is O(n) in the request size and allocates only to
-// describe a failure.
+// depth and UTF-8. In the same pass it estimates what pdata will allocate to
+// decode the request (decoded.go). It is O(n) in the request size and
+// allocates only to describe a failure.
 package wirecheck // import "github.com/otelcol-fabric/otelcol-fabric/extensions/protoguardextension/internal/wirecheck"
 
 import (
@@ -19,6 +20,12 @@ const (
 	ReasonDepth Reason = iota + 1
 	ReasonMalformed
 	ReasonUTF8
+	// ReasonTooLarge: the decoded-size estimate is over the caller's limit
+	// (TooLarge).
+	ReasonTooLarge
+	// ReasonBusy: the caller's budget for requests being decoded cannot
+	// take this one now (Busy).
+	ReasonBusy
 )
 
 func (r Reason) String() string {
@@ -29,6 +36,10 @@ func (r Reason) String() string {
 		return "malformed"
 	case ReasonUTF8:
 		return "utf8"
+	case ReasonTooLarge:
+		return "too_large"
+	case ReasonBusy:
+		return "busy"
 	}
 	return fmt.Sprintf("Reason(%d)", uint8(r))
 }
@@ -41,6 +52,34 @@ type Error struct {
 }
 
 func (e *Error) Error() string { return e.msg }
+
+// TooLarge refuses a request whose decoded-size estimate is over limit.
+func TooLarge(estimate, limit int64) *Error {
+	return &Error{Reason: ReasonTooLarge, msg: fmt.Sprintf(
+		"protoguard: request would take about %s once decoded, over max_decoded_size %s; send it in smaller requests",
+		FormatBytes(estimate), FormatBytes(limit))}
+}
+
+// Busy refuses, for now, a request whose decoded-size estimate the budget
+// for requests being decoded cannot take: inFlight of budget are held.
+func Busy(estimate, inFlight, budget int64) *Error {
+	return &Error{Reason: ReasonBusy, msg: fmt.Sprintf(
+		"protoguard: busy: decoding this request (about %s) would take the requests being decoded (%s) over max_in_flight_decoded %s; retry later",
+		FormatBytes(estimate), FormatBytes(inFlight), FormatBytes(budget))}
+}
+
+// FormatBytes is n bytes in the largest binary unit it holds, to one decimal.
+func FormatBytes(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d bytes", n)
+}
 
 // MaxDepthLimit is the highest max_depth a Checker takes: the walk recurses
 // once per message level, at most three per AnyValue level.
@@ -75,17 +114,29 @@ func New(maxDepth int, checkUTF8 bool) (*Checker, error) {
 // CheckProto checks b, an OTLP/protobuf Export request of signal sig. It
 // returns nil if b may be decoded.
 func (c *Checker) CheckProto(sig Signal, b []byte) *Error {
+	_, err := c.CheckProtoSize(sig, b)
+	return err
+}
+
+// CheckProtoSize checks b as CheckProto does and, if it passes, estimates
+// how many bytes pdata allocates to decode it (decoded.go).
+func (c *Checker) CheckProtoSize(sig Signal, b []byte) (int64, *Error) {
 	return c.walk(b, 0, otlpSchema.roots[sig], 0, 1)
 }
 
 // walk checks b, the encoding of message m starting at byte off of the
 // request, whose innermost enclosing AnyValue is at level anyDepth and which
-// is itself at message level depth. A malformed field is reported at the
-// offset of its tag (or of the broken tag).
+// is itself at message level depth, and returns what decoding it allocates
+// (decoded.go). A malformed field is reported at the offset of its tag (or
+// of the broken tag).
 //
 // Tags, lengths and varints of one byte (nearly all of them in OTLP) are
 // read inline; anything longer, and every error, goes through protowire.
-func (c *Checker) walk(b []byte, off int, m *message, anyDepth, depth int) *Error {
+func (c *Checker) walk(b []byte, off int, m *message, anyDepth, depth int) (int64, *Error) {
+	var size int64
+	// counts: the elements appended to each of m's repeated fields, whose
+	// slices are sized once m ends.
+	var counts [maxGrowing]int64
 	for i := 0; i < len(b); {
 		tagAt := i
 		var num protowire.Number
@@ -96,7 +147,7 @@ func (c *Checker) walk(b []byte, off int, m *message, anyDepth, depth int) *Erro
 		} else {
 			var n int
 			if num, typ, n = protowire.ConsumeTag(b[i:]); n < 0 {
-				return malformed(off+i, m, protowire.ParseError(n))
+				return 0, malformed(off+i, m, protowire.ParseError(n))
 			}
 			i += n
 		}
@@ -106,12 +157,12 @@ func (c *Checker) walk(b []byte, off int, m *message, anyDepth, depth int) *Erro
 			// only their framing is checked. Groups are refused: proto3 has
 			// none, and pdata v1.51 cannot skip one that holds a field.
 			if typ == protowire.StartGroupType || typ == protowire.EndGroupType {
-				return &Error{Reason: ReasonMalformed, Offset: off + tagAt, msg: fmt.Sprintf(
+				return 0, &Error{Reason: ReasonMalformed, Offset: off + tagAt, msg: fmt.Sprintf(
 					"protoguard: malformed protobuf at byte offset %d in %s: field %d has wire type %s (no OTLP field is a group)", off+tagAt, m.name, num, wireTypeName(typ))}
 			}
 			n := protowire.ConsumeFieldValue(num, typ, b[i:])
 			if n < 0 {
-				return malformed(off+tagAt, m, protowire.ParseError(n))
+				return 0, malformed(off+tagAt, m, protowire.ParseError(n))
 			}
 			i += n
 			continue
@@ -126,37 +177,55 @@ func (c *Checker) walk(b []byte, off int, m *message, anyDepth, depth int) *Erro
 			} else {
 				var n int
 				if v, n = protowire.ConsumeBytes(b[i:]); n < 0 {
-					return malformed(off+tagAt, m, protowire.ParseError(n))
+					return 0, malformed(off+tagAt, m, protowire.ParseError(n))
 				}
 				i += n
 			}
 			start := off + i - len(v)
 			switch f.kind {
 			case kindBytes:
+				if f.copies {
+					size += stringCost(len(v))
+				}
 			case kindString:
 				if c.checkUTF8 && !utf8.Valid(v) {
-					return invalidUTF8(start+firstInvalid(v), f)
+					return 0, invalidUTF8(start+firstInvalid(v), f)
 				}
+				size += stringCost(len(v))
 			case kindMessage:
 				d := anyDepth
 				if f.msg.anyValue {
 					if d++; d > c.maxDepth {
-						return c.tooDeep(off + tagAt)
+						return 0, c.tooDeep(off + tagAt)
 					}
 				}
 				if depth >= c.maxMessageDepth {
-					return c.tooDeep(off + tagAt)
+					return 0, c.tooDeep(off + tagAt)
 				}
-				if err := c.walk(v, start, f.msg, d, depth+1); err != nil {
-					return err
+				sub, err := c.walk(v, start, f.msg, d, depth+1)
+				if err != nil {
+					return 0, err
 				}
+				size += sub
 			default: // a packed run of scalars
-				if err := checkPacked(v, start, f); err != nil {
-					return err
+				n, err := checkPacked(v, start, f)
+				if err != nil {
+					return 0, err
 				}
+				if f.kind == kindVarint {
+					// appended value by value
+					if f.grow >= 0 {
+						counts[f.grow] += int64(n)
+					} else {
+						size += int64(n) * int64(f.slot)
+					}
+				} else {
+					size += int64(len(v)) // made whole
+				}
+				continue
 			}
 		case typ != scalarWireType(f.kind):
-			return &Error{Reason: ReasonMalformed, Offset: off + tagAt, msg: fmt.Sprintf(
+			return 0, &Error{Reason: ReasonMalformed, Offset: off + tagAt, msg: fmt.Sprintf(
 				"protoguard: malformed protobuf at byte offset %d: field %s has wire type %s", off+tagAt, f.name, wireTypeName(typ))}
 		case typ == protowire.VarintType && i < len(b) && b[i] < 0x80:
 			i++
@@ -165,12 +234,24 @@ func (c *Checker) walk(b []byte, off int, m *message, anyDepth, depth int) *Erro
 		default:
 			n := protowire.ConsumeFieldValue(num, typ, b[i:])
 			if n < 0 {
-				return malformed(off+tagAt, m, protowire.ParseError(n))
+				return 0, malformed(off+tagAt, m, protowire.ParseError(n))
 			}
 			i += n
 		}
+		size += int64(f.cost)
+		switch {
+		case f.grow >= 0:
+			counts[f.grow]++
+		case f.slot > 0:
+			size += int64(f.slot)
+		}
 	}
-	return nil
+	for g, slot := range m.growSlots {
+		if counts[g] > 0 {
+			size += sliceGrowth(counts[g], int64(slot))
+		}
+	}
+	return size, nil
 }
 
 // scalarWireType is the wire type of one value of a scalar kind; BytesType
@@ -187,43 +268,48 @@ func scalarWireType(k kind) protowire.Type {
 	return protowire.BytesType
 }
 
-// checkPacked checks a packed run of scalars: whole values, nothing left over.
-func checkPacked(v []byte, start int, f *field) *Error {
+// checkPacked checks a packed run of scalars (whole values, nothing left
+// over) and returns how many values it holds.
+func checkPacked(v []byte, start int, f *field) (int, *Error) {
 	switch f.kind {
 	case kindVarint:
 		// Fast: every varint ends with a byte below 0x80 within 10 bytes.
 		// A run of 9 continuation bytes, or an unterminated last varint,
 		// is decided value by value.
-		run := 0
+		run, values := 0, 0
 		for _, c := range v {
 			if c < 0x80 {
 				run = 0
+				values++
 			} else if run++; run >= 9 {
 				break
 			}
 		}
 		if run == 0 {
-			return nil
+			return values, nil
 		}
-		for i := 0; i < len(v); {
+		values = 0
+		for i := 0; i < len(v); values++ {
 			_, n := protowire.ConsumeVarint(v[i:])
 			if n < 0 {
-				return &Error{Reason: ReasonMalformed, Offset: start + i, msg: fmt.Sprintf(
+				return 0, &Error{Reason: ReasonMalformed, Offset: start + i, msg: fmt.Sprintf(
 					"protoguard: malformed protobuf at byte offset %d: packed field %s: %v", start+i, f.name, protowire.ParseError(n))}
 			}
 			i += n
 		}
+		return values, nil
 	case kindFixed32, kindFixed64:
 		size := 4
 		if f.kind == kindFixed64 {
 			size = 8
 		}
 		if len(v)%size != 0 {
-			return &Error{Reason: ReasonMalformed, Offset: start, msg: fmt.Sprintf(
+			return 0, &Error{Reason: ReasonMalformed, Offset: start, msg: fmt.Sprintf(
 				"protoguard: malformed protobuf at byte offset %d: packed field %s is %d bytes, not a multiple of %d", start, f.name, len(v), size)}
 		}
+		return len(v) / size, nil
 	}
-	return nil
+	return 0, nil
 }
 
 func (c *Checker) tooDeep(off int) *Error {

@@ -286,7 +286,8 @@ func TestUTF8(t *testing.T) {
 	}
 }
 
-// TestNoAllocations: the check allocates nothing on a valid request.
+// TestNoAllocations: the check, and the estimate, allocate nothing on a
+// valid request.
 func TestNoAllocations(t *testing.T) {
 	c := newChecker(t, 64, true)
 	for _, sig := range signals {
@@ -295,4 +296,7 @@ func TestNoAllocations(t *testing.T) {
 	}
 	j := marshalJSON(t, testdata.GenerateTraces(10))
 	assert.Zero(t, testing.AllocsPerRun(20, func() { _ = c.CheckJSON(j) }))
+	assert.Zero(t, testing.AllocsPerRun(20, func() { _, _ = c.CheckJSONSize(Traces, j) }))
+	escaped := []byte(`{"resourceSpans":[{"scopeSpans":[{"sp\u0061ns":[{},{}]}]}]}`)
+	assert.Zero(t, testing.AllocsPerRun(20, func() { _, _ = c.CheckJSONSize(Traces, escaped) }))
 }

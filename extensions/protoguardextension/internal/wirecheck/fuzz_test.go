@@ -17,7 +17,8 @@ import (
 //   - what it calls malformed, pdata or protobuf-go refuses too (but groups,
 //     refused here because pdata cannot skip them, and accepted by
 //     protobuf-go);
-//   - what it calls invalid UTF-8, protobuf-go refuses too.
+//   - what it calls invalid UTF-8, protobuf-go refuses too;
+//   - the decoded-size estimates (protobuf and JSON) are never negative.
 //
 // The first byte of the input picks the signal.
 //
@@ -44,8 +45,13 @@ func FuzzCheck(f *testing.F) {
 		}
 		sig := Signal(in[0] % byte(numSignals))
 		b := in[1:]
-		_ = c.CheckJSON(b)
-		err := c.CheckProto(sig, b)
+		if size, err := c.CheckJSONSize(sig, b); size < 0 || (err != nil && size != 0) {
+			t.Fatalf("%s JSON: estimate %d, error %v", sig, size, err)
+		}
+		size, err := c.CheckProtoSize(sig, b)
+		if size < 0 || (err != nil && size != 0) {
+			t.Fatalf("%s: estimate %d, error %v", sig, size, err)
+		}
 		pdataErr := pdataDecode(sig, b)
 		if err == nil {
 			if pdataErr != nil && !isIDLengthError(pdataErr) {

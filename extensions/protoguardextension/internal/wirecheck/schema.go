@@ -67,6 +67,14 @@ type field struct {
 	repeated bool
 	msg      *message // kindMessage
 	name     string   // full name, for error messages
+
+	// What an occurrence costs once decoded (decoded.go): cost bytes, plus
+	// its length if copies; a repeated field also grows a slice of slot-byte
+	// elements, counted in the walk's grow-th counter (-1: none).
+	cost   int32
+	slot   int32
+	copies bool
+	grow   int8
 }
 
 // message is one message type of the schema, its fields indexed by number.
@@ -74,6 +82,31 @@ type message struct {
 	name     string
 	fields   []field
 	anyValue bool
+	// growSlots: the element size of each repeated field the walk counts
+	// (field.grow indexes it).
+	growSlots []int32
+	// jsonNames: the fields by their OTLP/JSON names, lowerCamelCase and
+	// as in the .proto (pdata accepts both), by the length of the name.
+	jsonNames [][]jsonName
+}
+
+type jsonName struct {
+	name string
+	f    *field
+}
+
+// jsonField is the field whose OTLP/JSON name is key, or nil: one of the
+// few names of its length.
+func (m *message) jsonField(key []byte) *field {
+	if len(key) == 0 || len(key) >= len(m.jsonNames) {
+		return nil
+	}
+	for _, n := range m.jsonNames[len(key)] {
+		if n.name[0] == key[0] && n.name == string(key) {
+			return n.f
+		}
+	}
+	return nil
 }
 
 func (m *message) field(num int) *field {
@@ -221,7 +254,23 @@ func (b *builder) message(md protoreflect.MessageDescriptor) (*message, error) {
 		}
 		f.repeated = fd.IsList()
 		f.packed = f.repeated && f.kind <= kindFixed64
+		decodedCost(&f, fd, len(m.growSlots))
+		if f.grow >= 0 {
+			m.growSlots = append(m.growSlots, f.slot)
+		}
 		m.fields[num] = f
+	}
+	for i := range fields.Len() {
+		fd := fields.Get(i)
+		f := &m.fields[fd.Number()]
+		for _, name := range []string{fd.JSONName(), string(fd.Name())} {
+			for len(m.jsonNames) <= len(name) {
+				m.jsonNames = append(m.jsonNames, nil)
+			}
+			if m.jsonField([]byte(name)) == nil {
+				m.jsonNames[len(name)] = append(m.jsonNames[len(name)], jsonName{name, f})
+			}
+		}
 	}
 	return m, nil
 }
