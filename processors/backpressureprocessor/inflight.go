@@ -42,9 +42,6 @@ func newInFlight(heldFor time.Duration, base time.Time) *inFlight {
 	return f
 }
 
-// span is how far back the ring reaches.
-func (f *inFlight) span() time.Duration { return time.Duration(len(f.slots)-1) * slot }
-
 func (f *inFlight) slotOf(t time.Time) int64 {
 	d := t.Sub(f.base)
 	if d < 0 {
