@@ -67,6 +67,8 @@ require (
 
 require (
 	github.com/mostynb/go-grpc-compression v1.2.3 // indirect
+	github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling v0.145.0 // indirect
+	github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor v0.145.0 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
 	go.opentelemetry.io/collector v0.145.0 // indirect
 	go.opentelemetry.io/collector/config/configgrpc v0.145.0 // indirect
@@ -76,6 +78,7 @@ require (
 	go.opentelemetry.io/contrib/instrumentation/google.golang.org/grpc/otelgrpc v0.63.0 // indirect
 	golang.org/x/mod v0.31.0 // indirect
 	golang.org/x/sync v0.19.0 // indirect
+	golang.org/x/time v0.13.0 // indirect
 	golang.org/x/tools v0.40.0 // indirect
 )
 

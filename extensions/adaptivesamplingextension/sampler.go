@@ -1,0 +1,334 @@
+package adaptivesamplingextension // import "github.com/otelcol-fabric/otelcol-fabric/extensions/adaptivesamplingextension"
+
+import (
+	"math"
+	"slices"
+	"time"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
+)
+
+// overflowKey is the key of the traces whose own key was new while max_keys
+// keys were tracked. Key values always start with '=' or 'M' (fields.go), so
+// no trace's key can equal it.
+const overflowKey = "\x00overflow"
+
+// rate is a keep rate, 1 in n, and the threshold that keeps a trace at it:
+// a trace is kept when its randomness is at or above the threshold
+// (OpenTelemetry consistent probability sampling).
+type rate struct {
+	n  int
+	th sampling.Threshold
+}
+
+func newRate(n int) rate {
+	if n <= 1 {
+		return rate{n: 1, th: sampling.AlwaysSampleThreshold}
+	}
+	th, err := sampling.ProbabilityToThreshold(1 / float64(n))
+	if err != nil {
+		// 1/n is in range for every n below 2^56; beyond it never sample
+		// more rarely than the smallest probability the encoding holds.
+		th, _ = sampling.ProbabilityToThreshold(sampling.MinSamplingProbability)
+	}
+	return rate{n: n, th: th}
+}
+
+var rateOne = newRate(1)
+
+// keyState is what the sampler holds per key: about 100 bytes with the map
+// entry, plus the key itself (README, "Memory").
+type keyState struct {
+	count float64 // items seen this interval
+	ema   float64 // moving average of items per interval
+	age   int     // intervals folded into ema, for its bias correction
+	r     rate    // the key's rate; n == 0 until the key has one
+}
+
+// decision is what the sampler decided for one trace.
+type decision struct {
+	r          rate
+	keep       bool
+	overflowed bool
+	adjusted   bool // an interval ended (or the factor changed): telemetry is due
+}
+
+// stats are the figures of the sampler's last adjustment, for telemetry.
+type stats struct {
+	target  float64 // per second, with the pressure factor applied
+	factor  float64
+	inRate  float64 // per second over the last interval
+	outRate float64
+	keys    int
+}
+
+// sampler is the rate table behind a policy: per-key counts folded into
+// exponential moving averages every interval, and per-key rates that put the
+// expected output on the target. It is Refinery's EMA throughput sampler
+// (dynsampler-go EMAThroughput) with the differences README.md lists. It is
+// driven by the caller's clock and not safe for concurrent use.
+type sampler struct {
+	interval   time.Duration
+	weight     float64
+	ageOut     float64
+	maxKeys    int
+	target     float64 // per second, as configured
+	initial    rate
+	factor     float64
+	keys       map[string]*keyState
+	haveData   bool
+	start      time.Time // of the current interval
+	inItems    float64   // this interval
+	outItems   float64
+	newItems   float64 // this interval, under keys without a rate yet
+	newEMA     float64 // moving average of newItems
+	ratedOut   float64 // this interval, kept under rated keys
+	modelOut   float64 // what the rates were computed to keep per interval
+	bias       float64 // moving average of ratedOut / modelOut
+	mixed      bool    // the rates changed within this interval: no bias sample
+	last       stats
+	sortedKeys []string  // reused by computeRates
+	counts     []float64 // reused by computeRates
+}
+
+func newSampler(cfg *Config, now time.Time) *sampler {
+	s := &sampler{
+		interval: cfg.AdjustmentInterval,
+		weight:   cfg.Weight,
+		ageOut:   cfg.AgeOutValue,
+		maxKeys:  cfg.MaxKeys,
+		target:   cfg.targetPerSecond(),
+		initial:  newRate(cfg.InitialSampleRate),
+		factor:   1,
+		bias:     1,
+		keys:     make(map[string]*keyState),
+		start:    now,
+	}
+	s.last = stats{target: s.target, factor: 1}
+	return s
+}
+
+// decide counts a trace of `items` items under key and decides whether it
+// is kept, from its randomness (sampling.TraceIDToRandomness).
+func (s *sampler) decide(key []byte, items float64, rnd sampling.Randomness, now time.Time) decision {
+	var d decision
+	if now.Sub(s.start) >= s.interval {
+		s.adjust(now)
+		d.adjusted = true
+	}
+	st, ok := s.keys[string(key)] // no allocation for the lookup
+	if !ok {
+		if len(s.keys) >= s.maxKeys {
+			d.overflowed = true
+			if st = s.keys[overflowKey]; st == nil {
+				st = &keyState{}
+				s.keys[overflowKey] = st
+			}
+		} else {
+			st = &keyState{}
+			s.keys[string(key)] = st
+		}
+	}
+	st.count += items
+	s.inItems += items
+	switch {
+	case !s.haveData:
+		d.r = s.initial
+	case st.r.n == 0:
+		// A key new since the last adjustment is kept whole until it has
+		// a rate, as in Refinery: max_keys bounds how much that can be,
+		// and the goal of the rated keys leaves room for it (newEMA).
+		d.r = rateOne
+		s.newItems += items
+	default:
+		d.r = st.r
+	}
+	d.keep = d.r.th.ShouldSample(rnd)
+	if d.keep {
+		s.outItems += items
+		if st.r.n != 0 {
+			s.ratedOut += items
+		}
+	}
+	return d
+}
+
+// setFactor applies a new pressure factor to the target at once, from the
+// current moving averages, instead of waiting for the interval to end.
+func (s *sampler) setFactor(f float64) bool {
+	if f == s.factor {
+		return false
+	}
+	s.factor = f
+	s.last.factor = f
+	s.mixed = true
+	s.last.target = s.target * f
+	if s.haveData {
+		s.computeRates()
+	}
+	return true
+}
+
+// adjust ends the interval: it folds the interval's counts into the moving
+// averages, ages out the keys that faded, and recomputes the rates.
+func (s *sampler) adjust(now time.Time) {
+	elapsed := now.Sub(s.start)
+	s.start = now
+	if elapsed <= 0 {
+		elapsed = s.interval
+	}
+	secs := elapsed.Seconds()
+	s.last.inRate, s.last.outRate = s.inItems/secs, s.outItems/secs
+	if s.inItems == 0 {
+		// No traffic: leave the averages alone rather than decay them, as
+		// Refinery does, so a pause does not reset what was learned.
+		s.last.keys = len(s.keys)
+		return
+	}
+	// Counts are normalised to one configured interval: decisions come in
+	// tail_sampling's ticks, so an interval ends up to a tick late.
+	scale := s.interval.Seconds() / secs
+	for k, st := range s.keys {
+		c := st.count * scale
+		st.count = 0
+		if st.age == 0 {
+			st.ema = s.weight * c
+		} else {
+			st.ema = s.weight*c + (1-s.weight)*st.ema
+		}
+		st.age++
+		// A key seen once in an interval that ended late is scaled below
+		// one: age out against the threshold scaled the same way.
+		if st.ema < s.ageOut*min(1, scale) {
+			delete(s.keys, k)
+		}
+	}
+	s.newEMA = s.weight*s.newItems*scale + (1-s.weight)*s.newEMA
+	if s.haveData && !s.mixed && s.modelOut > 0 && s.ratedOut > 0 {
+		ratio := math.Min(math.Max(s.ratedOut*scale/s.modelOut, 0.5), 2)
+		s.bias = s.weight*ratio + (1-s.weight)*s.bias
+	}
+	s.inItems, s.outItems, s.newItems, s.ratedOut = 0, 0, 0, 0
+	s.mixed = false
+	s.haveData = true
+	s.computeRates()
+}
+
+// estimate is a key's moving average corrected for its start at zero: after
+// t intervals of a steady count c the average is c(1-(1-w)^t), so dividing
+// by (1-(1-w)^t) gives c from the first interval on. Refinery uses the raw
+// average, which halves a new key's volume (at weight 0.5) and so keeps
+// twice its share for an interval.
+func (s *sampler) estimate(st *keyState) float64 {
+	age := min(st.age, 64)
+	return st.ema / (1 - math.Pow(1-s.weight, float64(age)))
+}
+
+// computeRates gives every key a share of the interval's goal and the
+// rate (1 in n) that keeps about that share of it. As in Refinery, a key's
+// share grows with the log10 of its volume, so frequent keys are sampled
+// hard and rare ones are kept whole, but the shares are scaled until the
+// expected output, with the rates rounded up to whole numbers, meets the
+// goal, instead of handing each key at least one item: Refinery's floor
+// overshoots the goal whenever the keys outnumber it. When even one item
+// per key is over the goal, every key gets the same item count below one
+// (rare keys are then sampled too, evenly). The keys are taken in sorted
+// order, so the same averages always give the same rates.
+func (s *sampler) computeRates() {
+	// The traces of keys that appear between two adjustments are kept
+	// whole: the rated keys share what they leave of the goal, down to
+	// half of it.
+	goal := s.target * s.factor * s.interval.Seconds()
+	goal = math.Max(goal-s.newEMA, goal/2)
+	// Rates set from noisy averages keep more than the averages say they
+	// will (a key whose average came out low gets a low rate, and
+	// output goes as 1/average: Jensen's inequality), a few percent with
+	// Poisson traffic at weight 0.5. The goal is corrected by the measured
+	// ratio of what the rated keys kept to what their rates were computed
+	// to keep.
+	goal /= s.bias
+	s.last.target = s.target * s.factor
+	s.last.factor = s.factor
+	s.last.keys = len(s.keys)
+	keys := s.sortedKeys[:0]
+	for k, st := range s.keys {
+		if st.age > 0 {
+			keys = append(keys, k)
+		}
+	}
+	slices.Sort(keys)
+	s.sortedKeys = keys
+	counts := s.counts[:0]
+	var total, floorSum float64
+	for _, k := range keys {
+		c := s.estimate(s.keys[k])
+		counts = append(counts, c)
+		total += c
+		floorSum += math.Min(c, 1)
+	}
+	s.counts = counts
+	set := func(floor, ratio float64) {
+		s.modelOut = 0
+		for i, k := range keys {
+			n := rateFor(counts[i], floor, ratio)
+			if st := s.keys[k]; st.r.n != n {
+				st.r = newRate(n)
+			}
+			s.modelOut += counts[i] / float64(n)
+		}
+	}
+	switch {
+	case total <= goal:
+		set(1, math.Inf(1))
+	case floorSum >= goal:
+		// Largest floor f in (0, 1] whose output is within the goal.
+		lo, hi := 0.0, 1.0
+		for range 50 {
+			mid := (lo + hi) / 2
+			if expected(counts, mid, 0) <= goal {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		set(math.Max(lo, 1e-9), 0)
+	default:
+		// Largest ratio whose output is within the goal.
+		lo, hi := 0.0, 1.0
+		for expected(counts, 1, hi) <= goal && hi < 1e15 {
+			lo, hi = hi, hi*2
+		}
+		for range 50 {
+			mid := (lo + hi) / 2
+			if expected(counts, 1, mid) <= goal {
+				lo = mid
+			} else {
+				hi = mid
+			}
+		}
+		set(1, lo)
+	}
+}
+
+// rateFor is the rate of a key of count c items per interval whose share is
+// max(floor, log10(c)·ratio) items.
+func rateFor(c, floor, ratio float64) int {
+	share := math.Max(floor, math.Log10(math.Max(c, 1))*ratio)
+	if c <= share {
+		return 1
+	}
+	n := math.Ceil(c / share)
+	if math.IsNaN(n) || n < 1 {
+		return 1
+	}
+	return int(math.Min(n, math.MaxInt32))
+}
+
+// expected is the output per interval of the rates that floor and ratio give.
+func expected(counts []float64, floor, ratio float64) float64 {
+	var out float64
+	for _, c := range counts {
+		out += c / float64(rateFor(c, floor, ratio))
+	}
+	return out
+}
