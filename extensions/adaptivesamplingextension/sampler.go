@@ -2,7 +2,6 @@ package adaptivesamplingextension // import "github.com/otelcol-fabric/otelcol-f
 
 import (
 	"math"
-	"slices"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
@@ -68,27 +67,26 @@ type stats struct {
 // (dynsampler-go EMAThroughput) with the differences README.md lists. It is
 // driven by the caller's clock and not safe for concurrent use.
 type sampler struct {
-	interval   time.Duration
-	weight     float64
-	ageOut     float64
-	maxKeys    int
-	target     float64 // per second, as configured
-	initial    rate
-	factor     float64
-	keys       map[string]*keyState
-	haveData   bool
-	start      time.Time // of the current interval
-	inItems    float64   // this interval
-	outItems   float64
-	newItems   float64 // this interval, under keys without a rate yet
-	newEMA     float64 // moving average of newItems
-	ratedOut   float64 // this interval, kept under rated keys
-	modelOut   float64 // what the rates were computed to keep per interval
-	bias       float64 // moving average of ratedOut / modelOut
-	mixed      bool    // the rates changed within this interval: no bias sample
-	last       stats
-	sortedKeys []string  // reused by computeRates
-	counts     []float64 // reused by computeRates
+	interval time.Duration
+	weight   float64
+	ageOut   float64
+	maxKeys  int
+	target   float64 // per second, as configured
+	initial  rate
+	factor   float64
+	keys     map[string]*keyState
+	haveData bool
+	start    time.Time // of the current interval
+	inItems  float64   // this interval
+	outItems float64
+	newItems float64 // this interval, under keys without a rate yet
+	newEMA   float64 // moving average of newItems
+	ratedOut float64 // this interval, kept under rated keys
+	modelOut float64 // what the rates were computed to keep per interval
+	bias     float64 // moving average of ratedOut / modelOut
+	mixed    bool    // the rates changed within this interval: no bias sample
+	last     stats
+	ents     []entry // reused by computeRates
 }
 
 func newSampler(cfg *Config, now time.Time) *sampler {
@@ -232,8 +230,8 @@ func (s *sampler) estimate(st *keyState) float64 {
 // goal, instead of handing each key at least one item: Refinery's floor
 // overshoots the goal whenever the keys outnumber it. When even one item
 // per key is over the goal, every key gets the same item count below one
-// (rare keys are then sampled too, evenly). The keys are taken in sorted
-// order, so the same averages always give the same rates.
+// (rare keys are then sampled too, evenly). Sums are kept in fixed point,
+// so that the same averages give the same rates whatever the map order.
 func (s *sampler) computeRates() {
 	// The traces of keys that appear between two adjustments are kept
 	// whole: the rated keys share what they leave of the goal, down to
@@ -250,70 +248,83 @@ func (s *sampler) computeRates() {
 	s.last.target = s.target * s.factor
 	s.last.factor = s.factor
 	s.last.keys = len(s.keys)
-	keys := s.sortedKeys[:0]
-	for k, st := range s.keys {
-		if st.age > 0 {
-			keys = append(keys, k)
+
+	ents := s.ents[:0]
+	var total, floorSum, logSum float64
+	for _, st := range s.keys {
+		if st.age == 0 {
+			continue
 		}
-	}
-	slices.Sort(keys)
-	s.sortedKeys = keys
-	counts := s.counts[:0]
-	var total, floorSum float64
-	for _, k := range keys {
-		c := s.estimate(s.keys[k])
-		counts = append(counts, c)
+		c := s.estimate(st)
+		e := entry{st: st, c: c, lg: math.Log10(math.Max(c, 1))}
+		ents = append(ents, e)
 		total += c
 		floorSum += math.Min(c, 1)
+		logSum += e.lg
 	}
-	s.counts = counts
-	set := func(floor, ratio float64) {
-		s.modelOut = 0
-		for i, k := range keys {
-			n := rateFor(counts[i], floor, ratio)
-			if st := s.keys[k]; st.r.n != n {
-				st.r = newRate(n)
-			}
-			s.modelOut += counts[i] / float64(n)
-		}
-	}
+	s.ents = ents
+	var floor, ratio float64
 	switch {
 	case total <= goal:
-		set(1, math.Inf(1))
+		floor, ratio = 1, math.Inf(1)
 	case floorSum >= goal:
-		// Largest floor f in (0, 1] whose output is within the goal.
+		// The largest floor f in (0, 1] whose output is within the goal.
 		lo, hi := 0.0, 1.0
-		for range 50 {
+		for range 40 {
 			mid := (lo + hi) / 2
-			if expected(counts, mid, 0) <= goal {
+			if expected(ents, mid, 0) <= toFixed(goal) {
 				lo = mid
 			} else {
 				hi = mid
 			}
 		}
-		set(math.Max(lo, 1e-9), 0)
+		floor, ratio = math.Max(lo, 1e-9), 0
 	default:
-		// Largest ratio whose output is within the goal.
-		lo, hi := 0.0, 1.0
-		for expected(counts, 1, hi) <= goal && hi < 1e15 {
+		// The largest ratio whose output is within the goal, bracketed
+		// around Refinery's ratio (goal / sum of log10 volumes).
+		g := toFixed(goal)
+		lo, hi := 0.0, math.Max(goal/math.Max(logSum, 1), 1e-9)
+		for expected(ents, 1, hi) <= g && hi < 1e15 {
 			lo, hi = hi, hi*2
 		}
-		for range 50 {
+		for hi-lo > 1e-4*hi {
 			mid := (lo + hi) / 2
-			if expected(counts, 1, mid) <= goal {
+			if expected(ents, 1, mid) <= g {
 				lo = mid
 			} else {
 				hi = mid
 			}
 		}
-		set(1, lo)
+		floor, ratio = 1, lo
 	}
+	var model int64
+	for _, e := range ents {
+		n := rateFor(e.c, e.lg, floor, ratio)
+		if e.st.r.n != n {
+			e.st.r = newRate(n)
+		}
+		model += toFixed(e.c / float64(n))
+	}
+	s.modelOut = float64(model) / fixedOne
 }
 
-// rateFor is the rate of a key of count c items per interval whose share is
-// max(floor, log10(c)·ratio) items.
-func rateFor(c, floor, ratio float64) int {
-	share := math.Max(floor, math.Log10(math.Max(c, 1))*ratio)
+// entry is a key's volume estimate and its log10, for computeRates.
+type entry struct {
+	st *keyState
+	c  float64
+	lg float64
+}
+
+// fixedOne is 1 in the fixed point computeRates sums in: exact, so
+// independent of the order of the sum, up to 2^47 items per interval.
+const fixedOne = 1 << 16
+
+func toFixed(x float64) int64 { return int64(math.Round(x * fixedOne)) }
+
+// rateFor is the rate of a key of c items per interval (lg = log10(max(c,
+// 1))) whose share is max(floor, lg·ratio) items.
+func rateFor(c, lg, floor, ratio float64) int {
+	share := math.Max(floor, lg*ratio)
 	if c <= share {
 		return 1
 	}
@@ -324,11 +335,12 @@ func rateFor(c, floor, ratio float64) int {
 	return int(math.Min(n, math.MaxInt32))
 }
 
-// expected is the output per interval of the rates that floor and ratio give.
-func expected(counts []float64, floor, ratio float64) float64 {
-	var out float64
-	for _, c := range counts {
-		out += c / float64(rateFor(c, floor, ratio))
+// expected is the output per interval, in fixed point, of the rates that
+// floor and ratio give.
+func expected(ents []entry, floor, ratio float64) int64 {
+	var out int64
+	for _, e := range ents {
+		out += toFixed(e.c / float64(rateFor(e.c, e.lg, floor, ratio)))
 	}
 	return out
 }
