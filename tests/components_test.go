@@ -89,7 +89,7 @@ func TestComponentsMatchBuilderConfig(t *testing.T) {
 		"receivers":  {"otlp", "prometheus", "fluentforward", "filelog", "hostmetrics", "kubeletstats", "pyroscope"},
 		"processors": {"memory_limiter", "batch", "tail_sampling", "k8sattributes", "resourcedetection", "transform", "attributes", "filter", "probabilistic_sampler", "versionstamp", "tagguard", "backpressure"},
 		"exporters":  {"otlp_grpc", "otlp_http", "debug", "elasticsearch", "loadbalancing", "file", "prometheusremotewrite", "prometheus", "profilelink"},
-		"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth", "basicauth", "queuewatch"},
+		"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth", "basicauth", "queuewatch", "protoguard", "adaptive_sampling"},
 		"connectors": {"forward", "spanmetrics", "routing"},
 	} {
 		var have []string

@@ -63,7 +63,7 @@ func TestGatewayDecodedBudget(t *testing.T) {
 	go func() { _ = srv.Serve(l) }()
 	t.Cleanup(srv.Stop)
 	col := startGatewayWith(t, "http://127.0.0.1:1", l.Addr().String(), []string{
-		"FABRIC_SAMPLE_PERCENT=100", "FABRIC_SAMPLE_SPANS_PER_SEC=100000000",
+		"FABRIC_SAMPLE_INITIAL_RATE=1", "FABRIC_SAMPLE_SPANS_PER_SEC=100000000",
 	})
 
 	const (

@@ -147,7 +147,7 @@ func runGatewayOverload(t *testing.T, c gatewayOverloadCase) {
 	col := startGatewayWith(t, prw.URL, l.Addr().String(), []string{
 		"FABRIC_QUEUEWATCH_ENDPOINT=" + statusAddr,
 		fmt.Sprintf("FABRIC_QUEUE_ITEMS=%d", c.queueItems),
-		"FABRIC_SAMPLE_PERCENT=100",
+		"FABRIC_SAMPLE_INITIAL_RATE=1",
 		"FABRIC_SAMPLE_SPANS_PER_SEC=100000000",
 	})
 	rssBefore := peakRSS(t, col.cmd.Process.Pid)

@@ -80,7 +80,7 @@ func startLBGateway(t *testing.T, name, certFile, keyFile string) *lbGateway {
 		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
 		"FABRIC_TAIL_DECISION_WAIT=1s",
 		"FABRIC_TRACES_HELD_FOR=4s",
-		"FABRIC_SAMPLE_PERCENT=100",
+		"FABRIC_SAMPLE_INITIAL_RATE=1", "FABRIC_SAMPLE_SPANS_PER_SEC=100000000",
 		"FABRIC_TEST_TLS_CERT=" + certFile,
 		"FABRIC_TEST_TLS_KEY=" + keyFile,
 	}, "--config", gatewayConfig(), "--config", "tests/testdata/loadbalancing-gateway-tls.yaml")

@@ -67,7 +67,7 @@ func TestLargeSpansIn2GiB(t *testing.T) {
 		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
 		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
 		"FABRIC_TAIL_DECISION_WAIT=" + envOr("FABRIC_TEST_DECISION_WAIT", "10s"),
-		"FABRIC_SAMPLE_PERCENT=100",
+		"FABRIC_SAMPLE_INITIAL_RATE=1",
 		"FABRIC_SAMPLE_SPANS_PER_SEC=10000000",
 	}, "--config", gatewayConfig())
 
@@ -198,7 +198,7 @@ func TestTailSamplingMemoryPerSpan(t *testing.T) {
 		"FABRIC_TAIL_DECISION_WAIT=300s",
 		"FABRIC_TRACES_HELD_FOR=303s",
 		"FABRIC_QUEUE_ITEMS=1000000", // room for every span held
-		"FABRIC_SAMPLE_PERCENT=100",
+		"FABRIC_SAMPLE_INITIAL_RATE=1",
 		"FABRIC_SAMPLE_SPANS_PER_SEC=100000000",
 	})
 	conn, err := grpc.NewClient(col.GRPC, grpc.WithTransportCredentials(insecure.NewCredentials()))
@@ -390,7 +390,7 @@ func TestRequestExpansion(t *testing.T) {
 		body := otlpBody(s.span, n)
 		tempoAddr, _ := otlpGRPCStandIn(t)
 		col := startGatewayWith(t, "http://127.0.0.1:1", tempoAddr, []string{
-			"FABRIC_SAMPLE_PERCENT=100", "FABRIC_SAMPLE_SPANS_PER_SEC=100000000",
+			"FABRIC_SAMPLE_INITIAL_RATE=1", "FABRIC_SAMPLE_SPANS_PER_SEC=100000000",
 		})
 		before := peakRSS(t, col.cmd.Process.Pid)
 		code, msg := postAuth(t, col, "/v1/traces", body, gwToken)

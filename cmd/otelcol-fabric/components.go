@@ -28,6 +28,7 @@ import (
 	kubeletstatsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
 	profilelinkexporter "github.com/otelcol-fabric/otelcol-fabric/exporters/profilelinkexporter"
+	adaptivesamplingextension "github.com/otelcol-fabric/otelcol-fabric/extensions/adaptivesamplingextension"
 	protoguardextension "github.com/otelcol-fabric/otelcol-fabric/extensions/protoguardextension"
 	queuewatchextension "github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension"
 	backpressureprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor"
@@ -81,19 +82,21 @@ func components() (otelcol.Factories, error) {
 		basicauthextension.NewFactory(),
 		queuewatchextension.NewFactory(),
 		protoguardextension.NewFactory(),
+		adaptivesamplingextension.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
 	factories.ExtensionModules = makeModulesMap(factories.Extensions, map[component.Type]string{
-		healthcheckextension.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.145.0",
-		pprofextension.NewFactory().Type():           "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.145.0",
-		zpagesextension.NewFactory().Type():          "go.opentelemetry.io/collector/extension/zpagesextension v0.145.0",
-		filestorage.NewFactory().Type():              "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.145.0",
-		bearertokenauthextension.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.145.0",
-		basicauthextension.NewFactory().Type():       "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension v0.145.0",
-		queuewatchextension.NewFactory().Type():      "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
-		protoguardextension.NewFactory().Type():      "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
+		healthcheckextension.NewFactory().Type():      "github.com/open-telemetry/opentelemetry-collector-contrib/extension/healthcheckextension v0.145.0",
+		pprofextension.NewFactory().Type():            "github.com/open-telemetry/opentelemetry-collector-contrib/extension/pprofextension v0.145.0",
+		zpagesextension.NewFactory().Type():           "go.opentelemetry.io/collector/extension/zpagesextension v0.145.0",
+		filestorage.NewFactory().Type():               "github.com/open-telemetry/opentelemetry-collector-contrib/extension/storage/filestorage v0.145.0",
+		bearertokenauthextension.NewFactory().Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/extension/bearertokenauthextension v0.145.0",
+		basicauthextension.NewFactory().Type():        "github.com/open-telemetry/opentelemetry-collector-contrib/extension/basicauthextension v0.145.0",
+		queuewatchextension.NewFactory().Type():       "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
+		protoguardextension.NewFactory().Type():       "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
+		adaptivesamplingextension.NewFactory().Type(): "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	factories.Receivers, err = otelcol.MakeFactoryMap[receiver.Factory](

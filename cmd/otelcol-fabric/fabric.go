@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/otelcol"
 
 	"github.com/otelcol-fabric/otelcol-fabric/configs"
+	"github.com/otelcol-fabric/otelcol-fabric/extensions/adaptivesamplingextension"
 	"github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension"
 	"github.com/otelcol-fabric/otelcol-fabric/internal/buildinfo"
 )
@@ -48,7 +49,11 @@ func fabricSettings(set otelcol.CollectorSettings) otelcol.CollectorSettings {
 		newBuildStampConverterFactory(buildinfo.Commit, buildinfo.BuildTime),
 		// Cross-component check a component's own Validate cannot do: the
 		// exporters queuewatch watches exist and have sending queues.
-		queuewatchextension.NewConverterFactory())
+		queuewatchextension.NewConverterFactory(),
+		// tail_sampling policies that name adaptive_sampling: the
+		// extension is enabled, its policy comes last behind
+		// sample_on_first_match, and the policy's own keys are valid.
+		adaptivesamplingextension.NewConverterFactory())
 	return set
 }
 

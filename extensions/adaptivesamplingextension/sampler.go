@@ -38,10 +38,12 @@ var rateOne = newRate(1)
 // keyState is what the sampler holds per key: about 100 bytes with the map
 // entry, plus the key itself (README, "Memory").
 type keyState struct {
-	count float64 // items seen this interval
-	ema   float64 // moving average of items per interval
-	age   int     // intervals folded into ema, for its bias correction
-	r     rate    // the key's rate; n == 0 until the key has one
+	count  float64 // items seen this interval
+	traces float64 // traces seen this interval
+	ema    float64 // moving average of items per interval
+	emaT   float64 // moving average of traces per interval
+	age    int     // intervals folded into ema, for its bias correction
+	r      rate    // the key's rate; n == 0 until the key has one
 }
 
 // decision is what the sampler decided for one trace.
@@ -128,6 +130,7 @@ func (s *sampler) decide(key []byte, items float64, rnd sampling.Randomness, now
 		}
 	}
 	st.count += items
+	st.traces++
 	s.inItems += items
 	switch {
 	case !s.haveData:
@@ -187,12 +190,13 @@ func (s *sampler) adjust(now time.Time) {
 	// tail_sampling's ticks, so an interval ends up to a tick late.
 	scale := s.interval.Seconds() / secs
 	for k, st := range s.keys {
-		c := st.count * scale
-		st.count = 0
+		c, tr := st.count*scale, st.traces*scale
+		st.count, st.traces = 0, 0
 		if st.age == 0 {
-			st.ema = s.weight * c
+			st.ema, st.emaT = s.weight*c, s.weight*tr
 		} else {
 			st.ema = s.weight*c + (1-s.weight)*st.ema
+			st.emaT = s.weight*tr + (1-s.weight)*st.emaT
 		}
 		st.age++
 		// A key seen once in an interval that ended late is scaled below
@@ -218,8 +222,11 @@ func (s *sampler) adjust(now time.Time) {
 // average, which halves a new key's volume (at weight 0.5) and so keeps
 // twice its share for an interval.
 func (s *sampler) estimate(st *keyState) float64 {
-	age := min(st.age, 64)
-	return st.ema / (1 - math.Pow(1-s.weight, float64(age)))
+	return st.ema / s.debias(st)
+}
+
+func (s *sampler) debias(st *keyState) float64 {
+	return 1 - math.Pow(1-s.weight, float64(min(st.age, 64)))
 }
 
 // computeRates gives every key a share of the interval's goal and the
@@ -227,10 +234,10 @@ func (s *sampler) estimate(st *keyState) float64 {
 // share grows with the log10 of its volume, so frequent keys are sampled
 // hard and rare ones are kept whole, but the shares are scaled until the
 // expected output, with the rates rounded up to whole numbers, meets the
-// goal, instead of handing each key at least one item: Refinery's floor
-// overshoots the goal whenever the keys outnumber it. When even one item
-// per key is over the goal, every key gets the same item count below one
-// (rare keys are then sampled too, evenly). Sums are kept in fixed point,
+// goal, instead of handing each key at least one trace: Refinery's floor
+// overshoots the goal whenever the keys outnumber it. When even one trace
+// per key is over the goal, every key gets the same share of a trace below
+// one (rare keys are then sampled too, evenly). Sums are kept in fixed point,
 // so that the same averages give the same rates whatever the map order.
 func (s *sampler) computeRates() {
 	// The traces of keys that appear between two adjustments are kept
@@ -255,11 +262,18 @@ func (s *sampler) computeRates() {
 		if st.age == 0 {
 			continue
 		}
-		c := s.estimate(st)
-		e := entry{st: st, c: c, lg: math.Log10(math.Max(c, 1))}
+		d := s.debias(st)
+		c, tr := st.ema/d, st.emaT/d
+		// A key's floor is one of its traces, in items: with a target in
+		// spans, a trace of 8 spans seen once per interval is kept whole.
+		per := 1.0
+		if tr > 0 {
+			per = math.Max(1, c/tr)
+		}
+		e := entry{st: st, c: c, lg: math.Log10(math.Max(c, 1)), per: per}
 		ents = append(ents, e)
 		total += c
-		floorSum += math.Min(c, 1)
+		floorSum += math.Min(c, per)
 		logSum += e.lg
 	}
 	s.ents = ents
@@ -299,7 +313,7 @@ func (s *sampler) computeRates() {
 	}
 	var model int64
 	for _, e := range ents {
-		n := rateFor(e.c, e.lg, floor, ratio)
+		n := rateFor(e.c, e.lg, floor*e.per, ratio)
 		if e.st.r.n != n {
 			e.st.r = newRate(n)
 		}
@@ -310,9 +324,10 @@ func (s *sampler) computeRates() {
 
 // entry is a key's volume estimate and its log10, for computeRates.
 type entry struct {
-	st *keyState
-	c  float64
-	lg float64
+	st  *keyState
+	c   float64
+	lg  float64
+	per float64 // items per trace: the floor is counted in traces
 }
 
 // fixedOne is 1 in the fixed point computeRates sums in: exact, so
@@ -340,7 +355,7 @@ func rateFor(c, lg, floor, ratio float64) int {
 func expected(ents []entry, floor, ratio float64) int64 {
 	var out int64
 	for _, e := range ents {
-		out += toFixed(e.c / float64(rateFor(e.c, e.lg, floor, ratio)))
+		out += toFixed(e.c / float64(rateFor(e.c, e.lg, floor*e.per, ratio)))
 	}
 	return out
 }

@@ -225,3 +225,38 @@ func TestNewRateThreshold(t *testing.T) {
 		assert.InEpsilon(t, float64(n), r.th.AdjustedCount(), 1e-9, "1 in %d", n)
 	}
 }
+
+// With a target in spans, a key's floor is one of its traces: a key whose
+// 8-span trace comes once per interval is kept every time, while frequent
+// keys are sampled down to the span budget.
+func TestSpansTargetKeepsRareTraceWhole(t *testing.T) {
+	cfg := testConfig()
+	cfg.Target = Target{SpansPerSecond: 200}
+	t0 := time.Unix(1_700_000_000, 0)
+	s := newSampler(cfg, t0)
+	z := newZipfStream(6, 50, 0)
+	goal := cfg.Target.SpansPerSecond * cfg.AdjustmentInterval.Seconds()
+	for i := range 12 {
+		start := t0.Add(time.Duration(i) * cfg.AdjustmentInterval)
+		var out float64
+		keptRare := 0
+		for j := range 6000 {
+			now := start.Add(time.Duration(j) * cfg.AdjustmentInterval / 6001)
+			if j == 3000 {
+				if d := s.decide([]byte("rare"), 8, z.randomness(), now); d.keep {
+					keptRare++
+					out += 8
+				}
+			}
+			if d := s.decide(fmt.Appendf(nil, "k-%d", z.zipf.Uint64()), 3, z.randomness(), now); d.keep {
+				out += 3
+			}
+		}
+		if i >= 1 {
+			assert.Equal(t, 1, keptRare, "interval %d: the rare 8-span trace", i+1)
+		}
+		if i >= 4 {
+			assert.InDelta(t, goal, out, goal*0.10, "interval %d: spans kept", i+1)
+		}
+	}
+}
