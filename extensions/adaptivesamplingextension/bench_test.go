@@ -72,9 +72,16 @@ func benchTraces(n, keys int) ([]pcommon.TraceID, []*samplingpolicy.TraceData) {
 // decides a trace once, and these are decided over and over): BenchmarkMark
 // measures marking.
 func BenchmarkEvaluate(b *testing.B) {
-	ids, tds := benchTraces(4096, 4096)
-	for _, keys := range []int{1_000, 100_000} {
-		b.Run(fmt.Sprintf("policy=probabilistic/keys=%d", keys), func(b *testing.B) {
+	allIDs, allTDs := benchTraces(4096, 4096)
+	for _, c := range []struct {
+		traces int
+		keys   int
+	}{{64, 1_000}, {4096, 1_000}, {4096, 100_000}} {
+		// 64 traces stay in the CPU caches; 4,096 (about 30 MB of pdata)
+		// do not, as the traces a tail_sampling decision tick reads do not.
+		ids, tds := allIDs[:c.traces], allTDs[:c.traces]
+		keys := c.keys
+		b.Run(fmt.Sprintf("policy=probabilistic/traces=%d/keys=%d", c.traces, keys), func(b *testing.B) {
 			e := newContribProbabilistic(10)
 			runtime.GC()
 			b.ReportAllocs()
@@ -84,7 +91,7 @@ func BenchmarkEvaluate(b *testing.B) {
 				i++
 			}
 		})
-		b.Run(fmt.Sprintf("policy=adaptive/keys=%d", keys), func(b *testing.B) {
+		b.Run(fmt.Sprintf("policy=adaptive/traces=%d/keys=%d", c.traces, keys), func(b *testing.B) {
 			cfg := testConfig()
 			cfg.MaxKeys = 200_000
 			cfg.SampleRateAttribute = ""
