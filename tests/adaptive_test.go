@@ -185,9 +185,9 @@ func TestAdaptiveSamplingThroughGateway(t *testing.T) {
 
 	// The extension's own telemetry on the gateway's metrics endpoint.
 	metrics := scrape(t, col)
-	target := regexp.MustCompile(`(?m)^otelcol_adaptive_sampling_target_rate[^}]*policy="sample-the-rest"[^}]*\} (\S+)$`).FindStringSubmatch(metrics)
+	target := regexp.MustCompile(`(?m)^otelcol_adaptive_sampling_target_rate_per_second\{[^}]*policy="sample-the-rest"[^}]*\} (\S+)$`).FindStringSubmatch(metrics)
 	require.NotNil(t, target, "otelcol_adaptive_sampling_target_rate on /metrics")
 	assert.Equal(t, strconv.Itoa(budget), target[1])
 	assert.Regexp(t, `(?m)^otelcol_adaptive_sampling_keys_tracked[^}]*\} [1-9]`, metrics)
-	assert.Regexp(t, `(?m)^otelcol_adaptive_sampling_output_rate[^}]*\} [1-9]`, metrics)
+	assert.Regexp(t, `(?m)^otelcol_adaptive_sampling_output_rate_per_second\{[^}]*\} [1-9]`, metrics)
 }
