@@ -108,6 +108,7 @@ func TestAdaptiveSamplingThroughGateway(t *testing.T) {
 		hasTH    bool
 		adjusted float64
 		spans    int
+		rated    int // spans with SampleRate and th
 	}
 	kept := map[pcommon.TraceID]*keptTrace{}
 	traces, _, _, _ := tempo.snapshot()
@@ -125,12 +126,17 @@ func TestAdaptiveSamplingThroughGateway(t *testing.T) {
 						kept[s.TraceID()] = kt
 					}
 					kt.spans++
-					if v, ok := s.Attributes().Get("SampleRate"); ok {
+					v, hasRate := s.Attributes().Get("SampleRate")
+					if hasRate {
 						kt.rate = v.Int()
 					}
-					if w3c, err := sampling.NewW3CTraceState(s.TraceState().AsRaw()); err == nil && w3c.OTelValue().TValue() != "" {
+					w3c, err := sampling.NewW3CTraceState(s.TraceState().AsRaw())
+					if err == nil && w3c.OTelValue().TValue() != "" {
 						kt.hasTH = true
 						kt.adjusted = w3c.OTelValue().AdjustedCount()
+						if hasRate {
+							kt.rated++
+						}
 					}
 				}
 			}
@@ -153,6 +159,7 @@ func TestAdaptiveSamplingThroughGateway(t *testing.T) {
 		}
 		if kt != nil {
 			assert.Equal(t, spans, kt.spans, "a kept trace arrives whole")
+			assert.Equal(t, spans, kt.rated, "every span of a kept trace carries SampleRate and th")
 			assert.Positive(t, kt.rate, "every kept span of a sampled trace carries SampleRate")
 			assert.True(t, kt.hasTH, "and the ot=th threshold")
 			assert.InDelta(t, float64(kt.rate), kt.adjusted, 1e-6*float64(kt.rate), "SampleRate and th agree")

@@ -103,7 +103,7 @@ func BenchmarkEvaluate(b *testing.B) {
 			e := ev.(*evaluator)
 			z := newZipfStream(14, 2, 0)
 			for k := range keys { // the rest of the table
-				e.s.decide(fmt.Appendf(nil, "=service-%d\x1f=GET /api/v1/other-%d\x1f=2xx\x1f=false\x1f", k%100, k), 3, z.randomness(), clock)
+				e.s.decide(fmt.Appendf(nil, "=service-%d\x1f=GET /api/v1/other-%d\x1f=2xx\x1f=false\x1f", k%100, k), 3, z.randomness(), 1, clock)
 			}
 			for i := range tds {
 				_, _ = ev.Evaluate(context.Background(), ids[i], tds[i])
@@ -134,7 +134,7 @@ func BenchmarkMark(b *testing.B) {
 			spans.At(s).TraceState().FromRaw("")
 			spans.At(s).Attributes().Remove("SampleRate")
 		}
-		e.mark(tds[0].ReceivedBatches, r)
+		e.mark(tds[0].ReceivedBatches, r, 1)
 	}
 }
 
@@ -153,7 +153,7 @@ func BenchmarkAdjust(b *testing.B) {
 				names[i] = fmt.Appendf(nil, "=service-%d\x1f=GET /api/v1/resource-%d\x1f", i%100, i)
 			}
 			for i := range keys * 3 {
-				s.decide(names[i%keys], 1, z.randomness(), t0)
+				s.decide(names[i%keys], 1, z.randomness(), 1, t0)
 			}
 			now := t0
 			b.ReportAllocs()
@@ -189,7 +189,7 @@ func TestMemoryPerKey(t *testing.T) {
 	t0 := time.Unix(1_700_000_000, 0)
 	s := newSampler(cfg, t0)
 	for i := range keys {
-		s.decide(names[i], 1, z.randomness(), t0)
+		s.decide(names[i], 1, z.randomness(), 1, t0)
 	}
 	s.adjust(t0.Add(cfg.AdjustmentInterval)) // averages, rates, sort buffers
 	runtime.GC()

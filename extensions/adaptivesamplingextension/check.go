@@ -47,6 +47,10 @@ func CheckPolicies(conf map[string]any) error {
 	}
 	sort.Strings(names)
 	var errs []error
+	// tail_sampling hands an extension the policy's name alone, which
+	// names the policy's telemetry: two adaptive policies of one name (in
+	// two tail_sampling processors) would share their metrics.
+	byName := map[string]string{}
 	for _, pname := range names {
 		if typeOf(pname) != "tail_sampling" {
 			continue
@@ -54,27 +58,61 @@ func CheckPolicies(conf map[string]any) error {
 		pcfg, _ := processors[pname].(map[string]any)
 		policies, _ := pcfg["policies"].([]any)
 		firstMatch := fmt.Sprint(pcfg["sample_on_first_match"]) == "true"
+		// tail_sampling evaluates drop policies first, wherever they are
+		// listed: "last" is among the others.
+		last := -1
+		for i, raw := range policies {
+			if pol, _ := raw.(map[string]any); fmt.Sprint(pol["type"]) != "drop" {
+				last = i
+			}
+		}
 		for i, raw := range policies {
 			pol, _ := raw.(map[string]any)
-			path := fmt.Sprintf("processors::%s::policies[%d] (%q)", pname, i, fmt.Sprint(pol["name"]))
+			name := fmt.Sprint(pol["name"])
+			path := fmt.Sprintf("processors::%s::policies[%d] (%q)", pname, i, name)
 			typ := fmt.Sprint(pol["type"])
 			if typeOf(typ) != metadata.Type.String() {
 				errs = append(errs, nested(path, pol)...)
+				errs = append(errs, strayKeys(path, typ, pol)...)
 				continue
 			}
 			if err := checkEnabled(path, typ, extensions, enabled); err != nil {
 				errs = append(errs, err)
 				continue
 			}
-			if i != len(policies)-1 || !firstMatch {
+			if i != last || !firstMatch {
 				errs = append(errs, fmt.Errorf("%s: an %s policy must be the last policy, with sample_on_first_match: true on %s, so that it sees only the traces no other policy kept: the rate it writes on the traces it keeps would over-count a trace another policy kept as well", path, metadata.Type, pname))
 			}
+			if other, dup := byName[name]; dup {
+				errs = append(errs, fmt.Errorf("%s: another %s policy is named %q (%s); tail_sampling gives the extension the policy's name only, so their telemetry would mix: name them apart", path, metadata.Type, name, other))
+			}
+			byName[name] = path
+			errs = append(errs, strayKeys(path, typ, pol)...)
 			if err := checkOverrides(typ, extensions[typ], pol[typ]); err != nil {
 				errs = append(errs, fmt.Errorf("%s::%s: %w", path, typ, err))
 			}
 		}
 	}
 	return errors.Join(errs...)
+}
+
+// strayKeys reports an adaptive_sampling section under a policy whose type
+// is not that exact extension: tail_sampling reads a policy's section under
+// its type string (adaptive_sampling/x for type adaptive_sampling/x), and
+// would ignore the others without a word.
+func strayKeys(path, typ string, pol map[string]any) []error {
+	var errs []error
+	keys := make([]string, 0, len(pol))
+	for k := range pol {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if typeOf(k) == metadata.Type.String() && k != typ {
+			errs = append(errs, fmt.Errorf("%s: section %q is ignored: the policy's type is %q, and tail_sampling reads the section named as the type", path, k, typ))
+		}
+	}
+	return errs
 }
 
 func typeOf(id string) string {

@@ -39,6 +39,11 @@ processors:
 func TestCheckPolicies(t *testing.T) {
 	require.NoError(t, CheckPolicies(parse(t, goodConfig)))
 	require.NoError(t, CheckPolicies(parse(t, `processors: {tail_sampling: {policies: [{name: a, type: always_sample}]}}`)), "no adaptive policy, nothing to check")
+	require.NoError(t, CheckPolicies(parse(t, goodConfig+`
+      - name: junk
+        type: drop
+        drop: {drop_sub_policy: [{name: d, type: string_attribute, string_attribute: {key: junk, values: ["1"]}}]}
+`)), "a drop policy after it: tail_sampling runs drop policies first anyway")
 
 	tests := []struct {
 		name, doc string
@@ -102,6 +107,35 @@ processors:
         and:
           and_sub_policy: [{name: inner, type: adaptive_sampling}]`,
 			want: []string{`processors::tail_sampling::policies[0] ("combo")::and::and_sub_policy[0]: an adaptive_sampling policy can only be a top-level policy`},
+		},
+		{
+			name: "section under another name",
+			doc: `
+extensions: {adaptive_sampling/x: {}}
+service: {extensions: [adaptive_sampling/x]}
+processors:
+  tail_sampling:
+    sample_on_first_match: true
+    policies:
+      - name: rest
+        type: adaptive_sampling/x
+        adaptive_sampling:
+          key_fields: [span.nam]`,
+			want: []string{`section "adaptive_sampling" is ignored: the policy's type is "adaptive_sampling/x"`},
+		},
+		{
+			name: "same name in two processors",
+			doc: `
+extensions: {adaptive_sampling: {}}
+service: {extensions: [adaptive_sampling]}
+processors:
+  tail_sampling/a:
+    sample_on_first_match: true
+    policies: [{name: rest, type: adaptive_sampling}]
+  tail_sampling/b:
+    sample_on_first_match: true
+    policies: [{name: rest, type: adaptive_sampling}]`,
+			want: []string{`processors::tail_sampling/b::policies[0] ("rest"): another adaptive_sampling policy is named "rest"`},
 		},
 		{
 			name: "bad override",

@@ -3,6 +3,7 @@ package adaptivesamplingextension // import "github.com/otelcol-fabric/otelcol-f
 import (
 	"errors"
 	"fmt"
+	"math"
 	"time"
 
 	"go.opentelemetry.io/collector/component"
@@ -79,11 +80,12 @@ type Factors struct {
 // Limits on the configuration.
 const (
 	// MinAdjustmentInterval: below it an interval holds too few traces per
-	// key for a moving average to mean anything, and the rate table (sorted
-	// over every key) is rebuilt too often on tail_sampling's decision path.
+	// key for a moving average to mean anything, and the rate table (a pass
+	// over every key per bisection step) is rebuilt too often on
+	// tail_sampling's decision path.
 	MinAdjustmentInterval = time.Second
-	// MaxKeysLimit bounds max_keys: about 200 bytes per key (README), so
-	// 200 MB at the limit.
+	// MaxKeysLimit bounds max_keys: about 150 bytes per key plus the key
+	// (README, "Memory"), 200 MB at the limit with 54-byte keys.
 	MaxKeysLimit = 1_000_000
 	// MaxKeyFields bounds key_fields.
 	MaxKeyFields = 16
@@ -110,6 +112,10 @@ func (cfg *Config) Validate() error {
 	}
 	t := cfg.Target
 	switch {
+	case math.IsNaN(t.TracesPerSecond) || math.IsInf(t.TracesPerSecond, 0):
+		errs = append(errs, fmt.Errorf("target::traces_per_second: must be a finite number, got %v", t.TracesPerSecond))
+	case math.IsNaN(t.SpansPerSecond) || math.IsInf(t.SpansPerSecond, 0):
+		errs = append(errs, fmt.Errorf("target::spans_per_second: must be a finite number, got %v", t.SpansPerSecond))
 	case t.TracesPerSecond == 0 && t.SpansPerSecond == 0:
 		errs = append(errs, errors.New("target: set one of traces_per_second or spans_per_second"))
 	case t.TracesPerSecond != 0 && t.SpansPerSecond != 0:

@@ -10,6 +10,7 @@ import (
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap/confmaptest"
 	"go.opentelemetry.io/collector/confmap/xconfmap"
+	"go.opentelemetry.io/collector/pdata/ptrace"
 
 	"github.com/otelcol-fabric/otelcol-fabric/extensions/adaptivesamplingextension/internal/metadata"
 )
@@ -33,6 +34,8 @@ func TestLoadConfig(t *testing.T) {
 		{id: component.NewIDWithName(metadata.Type, "duplicate_field"), wantErr: `key_fields[1]: "span.name" is already key_fields[0]`},
 		{id: component.NewIDWithName(metadata.Type, "negative_target"), wantErr: "target::spans_per_second: must be positive, got -5"},
 		{id: component.NewIDWithName(metadata.Type, "zero_target"), wantErr: "target: set one of traces_per_second or spans_per_second"},
+		{id: component.NewIDWithName(metadata.Type, "nan_target"), wantErr: "target::traces_per_second: must be a finite number, got NaN"},
+		{id: component.NewIDWithName(metadata.Type, "inf_target"), wantErr: "target::spans_per_second: must be a finite number, got +Inf"},
 		{id: component.NewIDWithName(metadata.Type, "short_interval"), wantErr: "adjustment_interval: must be at least 1s, got 100ms"},
 		{id: component.NewIDWithName(metadata.Type, "bad_factor"), wantErr: "pressure::factors::critical: must be above 0 and at most 1, got 0"},
 		{id: component.NewIDWithName(metadata.Type, "growing_factors"), wantErr: "pressure::factors: must not grow as pressure rises (elevated 0.5 >= high 0.8 >= critical 0.2)"},
@@ -75,6 +78,28 @@ func TestPolicyConfig(t *testing.T) {
 	require.ErrorContains(t, err, "taget")
 	_, err = policyConfig(base, map[string]any{"key_fields": []any{"trace.errors"}})
 	require.ErrorContains(t, err, `key_fields[0]: unknown field "trace.errors"`)
+}
+
+// Different value lists never make the same key.
+func TestKeyFraming(t *testing.T) {
+	key := func(a, b string) string {
+		td := ptrace.NewTraces()
+		rs := td.ResourceSpans().AppendEmpty()
+		rs.Resource().Attributes().PutStr("a", a)
+		rs.Resource().Attributes().PutStr("b", b)
+		rs.ScopeSpans().AppendEmpty().Spans().AppendEmpty().SetName("root")
+		v := view(td)
+		var buf []byte
+		for _, f := range []string{"resource.attributes.a", "resource.attributes.b", "resource.attributes.c"} {
+			pf, err := parseField(f)
+			require.NoError(t, err)
+			buf = pf.appendValue(buf, &v, 256)
+		}
+		return string(buf)
+	}
+	assert.NotEqual(t, key("p\x1f=q", "r"), key("p", "q\x1f=r"))
+	assert.NotEqual(t, key("pM", ""), key("p", "M"))
+	assert.Equal(t, key("p", "q"), key("p", "q"))
 }
 
 func TestFieldGrammar(t *testing.T) {

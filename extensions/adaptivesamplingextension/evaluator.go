@@ -77,7 +77,7 @@ func (e *evaluator) Evaluate(ctx context.Context, id pcommon.TraceID, td *sampli
 	if e.spans {
 		items = float64(v.spans)
 	}
-	rnd := randomness(id, &v)
+	rnd, pUp := randomness(id, &v)
 
 	e.mu.Lock()
 	buf := e.buf[:0]
@@ -92,7 +92,7 @@ func (e *evaluator) Evaluate(ctx context.Context, id pcommon.TraceID, td *sampli
 			changed = e.s.setFactor(e.factors.at(lvl))
 		}
 	}
-	d := e.s.decide(buf, items, rnd, e.now())
+	d := e.s.decide(buf, items, rnd, pUp, e.now())
 	st := e.s.last
 	e.mu.Unlock()
 
@@ -105,7 +105,7 @@ func (e *evaluator) Evaluate(ctx context.Context, id pcommon.TraceID, td *sampli
 	if !d.keep {
 		return samplingpolicy.NotSampled, nil
 	}
-	e.mark(td.ReceivedBatches, d.r)
+	e.mark(td.ReceivedBatches, d.r, pUp)
 	return samplingpolicy.Sampled, nil
 }
 
@@ -120,24 +120,51 @@ func (e *evaluator) record(ctx context.Context, st stats) {
 // randomness is the trace's sampling randomness: the root span's explicit
 // rv from its tracestate, else the trace ID's low 56 bits (W3C Trace
 // Context level 2 random trace IDs), as the probabilistic sampler reads it.
-// Two gateways reading the same trace thus decide the same at a rate.
-func randomness(id pcommon.TraceID, v *traceView) sampling.Randomness {
-	if v.found {
-		if raw := v.root.TraceState().AsRaw(); strings.Contains(raw, "rv:") {
-			if w3c, err := sampling.NewW3CTraceState(raw); err == nil {
-				if rnd, ok := w3c.OTelValue().RValueRandomness(); ok {
-					return rnd
-				}
-			}
+// Two gateways reading the same trace thus decide the same at a rate. The
+// second result is the probability of the root span's th, when an earlier
+// consistent sampler set one (1 otherwise).
+func randomness(id pcommon.TraceID, v *traceView) (sampling.Randomness, float64) {
+	rnd, pUp := sampling.TraceIDToRandomness(id), 1.0
+	if !v.found {
+		return rnd, pUp
+	}
+	raw := v.root.TraceState().AsRaw()
+	if !strings.Contains(raw, "ot=") {
+		return rnd, pUp
+	}
+	w3c, err := sampling.NewW3CTraceState(raw)
+	if err != nil {
+		return rnd, pUp
+	}
+	ot := w3c.OTelValue()
+	if r, ok := ot.RValueRandomness(); ok {
+		rnd = r
+	}
+	if th, ok := ot.TValueThreshold(); ok && ot.TValue() != "" {
+		if p := th.Probability(); p > 0 && p < 1 {
+			pUp = p
 		}
 	}
-	return sampling.TraceIDToRandomness(id)
+	return rnd, pUp
 }
 
-// mark writes the rate on every span of a kept trace: the sample rate
-// attribute (1 in n, multiplied by a rate an earlier sampler wrote there,
-// as Refinery does) and the threshold in the OpenTelemetry tracestate.
-func (e *evaluator) mark(td ptrace.Traces, r rate) {
+// mark writes the rate on every span of a kept trace. The sample rate
+// attribute is how many traces the trace stands for: 1 in n, times an
+// earlier sampler's integer rate on the span (as Refinery multiplies), or,
+// when an earlier consistent sampler set th, the adjusted count of the
+// combined threshold (which already holds the earlier rate). The
+// tracestate's ot entry gets that threshold (th).
+func (e *evaluator) mark(td ptrace.Traces, r rate, pUp float64) {
+	th, combined := r.th, int64(0)
+	if pUp < 1 {
+		th = r.th
+		if r.n > 1 {
+			th = thresholdFor(pUp / float64(r.n))
+		} else {
+			th = thresholdFor(pUp)
+		}
+		combined = int64(math.Round(th.AdjustedCount()))
+	}
 	var lastIn, lastOut string
 	rss := td.ResourceSpans()
 	for i := 0; i < rss.Len(); i++ {
@@ -148,7 +175,9 @@ func (e *evaluator) mark(td ptrace.Traces, r rate) {
 				s := spans.At(k)
 				if e.attr != "" {
 					n := int64(r.n)
-					if prev, ok := s.Attributes().Get(e.attr); ok {
+					if combined > 0 {
+						n = combined
+					} else if prev, ok := s.Attributes().Get(e.attr); ok {
 						if p := upstreamRate(prev); p > 1 {
 							n = saturatingMul(n, p)
 						}
@@ -160,7 +189,7 @@ func (e *evaluator) mark(td ptrace.Traces, r rate) {
 				}
 				in := s.TraceState().AsRaw()
 				if in != lastIn || lastOut == "" {
-					lastIn, lastOut = in, withThreshold(in, r.th)
+					lastIn, lastOut = in, withThreshold(in, th)
 				}
 				if lastOut != in {
 					s.TraceState().FromRaw(lastOut)

@@ -107,9 +107,11 @@ func TestEvaluatorsAgree(t *testing.T) {
 	for i := range 20_000 {
 		clock = time.Unix(1_700_000_000, 0).Add(time.Duration(i) * 2 * time.Millisecond)
 		id, td := makeTrace(rng, fmt.Sprintf("svc-%d", rng.IntN(5)), fmt.Sprintf("op-%d", rng.IntN(20)), 3, ptrace.StatusCodeUnset)
+		td2 := ptrace.NewTraces() // each its own copy: e1 marks what it keeps
+		td.CopyTo(td2)
 		d1, err := e1.Evaluate(context.Background(), id, &samplingpolicy.TraceData{ReceivedBatches: td})
 		require.NoError(t, err)
-		d2, err := e2.Evaluate(context.Background(), id, &samplingpolicy.TraceData{ReceivedBatches: td})
+		d2, err := e2.Evaluate(context.Background(), id, &samplingpolicy.TraceData{ReceivedBatches: td2})
 		require.NoError(t, err)
 		if d1 != d2 {
 			differ++
@@ -224,7 +226,7 @@ func TestThroughTailSampling(t *testing.T) {
 	cfg.AdjustmentInterval = time.Second
 	cfg.Target = Target{TracesPerSecond: 200}
 	cfg.InitialSampleRate = 1
-	a, _ := newTestExtension(t, cfg, nil)
+	a, tel := newTestExtension(t, cfg, nil)
 	host := testHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{component.NewID(metadata.Type): a}}
 
 	f := tailsamplingprocessor.NewFactory()
@@ -236,6 +238,7 @@ func TestThroughTailSampling(t *testing.T) {
 			map[string]any{"name": "errors", "type": "status_code", "status_code": map[string]any{"status_codes": []any{"ERROR"}}},
 			map[string]any{"name": "rest", "type": "adaptive_sampling", "adaptive_sampling": map[string]any{
 				"key_fields": []any{"resource.attributes.service.name", "span.name", "trace.error"},
+				"target":     map[string]any{"spans_per_second": 400}, // 200 traces/s of 2 spans
 			}},
 		},
 	}).Unmarshal(pcfg))
@@ -288,4 +291,66 @@ func TestThroughTailSampling(t *testing.T) {
 	assert.Positive(t, rated)
 	assert.Less(t, kept, rounds*perRound/2, "the adaptive policy sampled the rest down")
 	t.Logf("sent %d traces, kept %d (%d errors, %d by the adaptive policy)", rounds*perRound, kept, errorsKept, rated)
+	// The policy's own keys reached the extension: its target is the
+	// override's, in spans.
+	metadatatest.AssertEqualAdaptiveSamplingTargetRate(t, tel, []metricdata.DataPoint[float64]{{
+		Attributes: attribute.NewSet(attribute.String("policy", "rest"), attribute.String("unit", "spans")), Value: 400,
+	}}, metricdatatest.IgnoreTimestamp())
+}
+
+// A trace an earlier consistent sampler kept (th in its tracestate) is
+// decided at the combined threshold, and says so: SampleRate is the
+// combined adjusted count and agrees with the th written. An explicit rv
+// is the randomness the decision uses.
+func TestUpstreamTraceState(t *testing.T) {
+	cfg := testConfig()
+	cfg.InitialSampleRate = 2
+	a, _ := newTestExtension(t, cfg, nil)
+	e, err := a.NewEvaluator("p", nil)
+	require.NoError(t, err)
+	rng := rand.New(rand.NewPCG(12, 12))
+	up, _ := sampling.ProbabilityToThreshold(0.25) // th:c
+	kept, arrived := 0, 0
+	for range 4000 {
+		id, td := makeTrace(rng, "svc", "op", 2, ptrace.StatusCodeUnset)
+		if !up.ShouldSample(sampling.TraceIDToRandomness(id)) {
+			continue // the earlier sampler dropped it
+		}
+		arrived++
+		spans := td.ResourceSpans().At(0).ScopeSpans().At(0).Spans()
+		for i := range spans.Len() {
+			spans.At(i).TraceState().FromRaw("ot=th:c")
+		}
+		d, err := e.Evaluate(context.Background(), id, &samplingpolicy.TraceData{ReceivedBatches: td})
+		require.NoError(t, err)
+		if d != samplingpolicy.Sampled {
+			continue
+		}
+		kept++
+		for i := range spans.Len() {
+			s := spans.At(i)
+			rate, ok := s.Attributes().Get("SampleRate")
+			require.True(t, ok)
+			assert.Equal(t, int64(8), rate.Int(), "1 in 2 here, after 1 in 4 upstream")
+			w3c, err := sampling.NewW3CTraceState(s.TraceState().AsRaw())
+			require.NoError(t, err)
+			assert.InDelta(t, 8, w3c.OTelValue().AdjustedCount(), 1e-6, "th: %q", s.TraceState().AsRaw())
+		}
+	}
+	// 1 in 2 of the traces that arrived, not all of them (1/2 < 1/4 would
+	// otherwise keep every arrived trace).
+	assert.InDelta(t, float64(arrived)/2, float64(kept), float64(arrived)*0.06, "kept %d of %d arrived", kept, arrived)
+
+	// rv decides: the same trace ID with rv 0 (lowest randomness) is never
+	// kept at 1 in 2, with rv ff... always.
+	for _, c := range []struct {
+		rv   string
+		keep bool
+	}{{"00000000000000", false}, {"ffffffffffffff", true}} {
+		id, td := makeTrace(rng, "svc", "op", 1, ptrace.StatusCodeUnset)
+		td.ResourceSpans().At(0).ScopeSpans().At(0).Spans().At(0).TraceState().FromRaw("ot=rv:" + c.rv)
+		d, err := e.Evaluate(context.Background(), id, &samplingpolicy.TraceData{ReceivedBatches: td})
+		require.NoError(t, err)
+		assert.Equal(t, c.keep, d == samplingpolicy.Sampled, "rv %s", c.rv)
+	}
 }

@@ -1,6 +1,7 @@
 package adaptivesamplingextension // import "github.com/otelcol-fabric/otelcol-fabric/extensions/adaptivesamplingextension"
 
 import (
+	"encoding/binary"
 	"fmt"
 	"strconv"
 	"strings"
@@ -106,7 +107,8 @@ func view(td ptrace.Traces) traceView {
 
 // appendValue appends the field's value for the trace to buf, framed so
 // that no two different value lists make the same key: 'M' for a missing
-// value, else '=' and the value cut to max bytes, then a 0x1f separator.
+// value, else '=', the length of the value (cut to maxLen bytes) as a
+// uvarint, and the value.
 func (f field) appendValue(buf []byte, v *traceView, maxLen int) []byte {
 	var val string
 	ok := v.found
@@ -124,8 +126,6 @@ func (f field) appendValue(buf []byte, v *traceView, maxLen int) []byte {
 			val = v.root.Status().Code().String()
 		case fieldHTTPStatusClass:
 			val, ok = httpStatusClass(v.root.Attributes())
-		case fieldTraceError:
-			val = strconv.FormatBool(v.errored)
 		}
 	}
 	if f.kind == fieldTraceError {
@@ -133,14 +133,14 @@ func (f field) appendValue(buf []byte, v *traceView, maxLen int) []byte {
 		val, ok = strconv.FormatBool(v.errored), true
 	}
 	if !ok {
-		return append(buf, 'M', 0x1f)
+		return append(buf, 'M')
 	}
 	if len(val) > maxLen {
 		val = val[:maxLen]
 	}
 	buf = append(buf, '=')
-	buf = append(buf, val...)
-	return append(buf, 0x1f)
+	buf = binary.AppendUvarint(buf, uint64(len(val)))
+	return append(buf, val...)
 }
 
 func attrString(m pcommon.Map, key string) (string, bool) {

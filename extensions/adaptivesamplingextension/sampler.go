@@ -8,8 +8,8 @@ import (
 )
 
 // overflowKey is the key of the traces whose own key was new while max_keys
-// keys were tracked. Key values always start with '=' or 'M' (fields.go), so
-// no trace's key can equal it.
+// keys were tracked. A trace's key is empty or starts with '=' or 'M'
+// (fields.go), so no trace's key can equal it.
 const overflowKey = "\x00overflow"
 
 // rate is a keep rate, 1 in n, and the threshold that keeps a trace at it:
@@ -35,20 +35,26 @@ func newRate(n int) rate {
 
 var rateOne = newRate(1)
 
-// keyState is what the sampler holds per key: about 100 bytes with the map
+// keyState is what the sampler holds per key: about 150 bytes with the map
 // entry, plus the key itself (README, "Memory").
 type keyState struct {
 	count  float64 // items seen this interval
 	traces float64 // traces seen this interval
 	ema    float64 // moving average of items per interval
 	emaT   float64 // moving average of traces per interval
-	age    int     // intervals folded into ema, for its bias correction
-	r      rate    // the key's rate; n == 0 until the key has one
+	age    int     // intervals folded into the averages
+	r      rate    // the key's own rate, from its second interval on; n == 0 before
 }
+
+// established is whether a key has a rate of its own: it has been seen in
+// two adjustments, so its average says something about the next interval.
+// A key seen in one interval only may never come back (an ID in a span
+// name): until then it is sampled with the fresh-keys bucket.
+func (st *keyState) established() bool { return st.age >= 2 && st.r.n > 0 }
 
 // decision is what the sampler decided for one trace.
 type decision struct {
-	r          rate
+	r          rate // the rate, 1 in r.n, the trace was decided at
 	keep       bool
 	overflowed bool
 	adjusted   bool // an interval ended (or the factor changed): telemetry is due
@@ -77,16 +83,24 @@ type sampler struct {
 	initial  rate
 	factor   float64
 	keys     map[string]*keyState
+	// fresh is the bucket of the traffic of keys that are not established
+	// (new, or seen in one interval only): one pseudo-key with its own
+	// average and rate, so that many new keys cannot break the budget.
+	fresh keyState
+	// The keep-fraction correction (see computeRates): what established
+	// keys saw and kept this interval, and what the rates predicted.
+	ratedIn, ratedOut float64
+	modelIn, modelOut float64
+	bias              float64
+	mixed             bool // the rates changed within this interval
+	// burst ends an interval early when its volume passes twice what the
+	// averages expect (Refinery's BurstMultiple 2): a surge of new keys is
+	// otherwise kept whole until the interval ends.
+	burst    float64
 	haveData bool
 	start    time.Time // of the current interval
 	inItems  float64   // this interval
 	outItems float64
-	newItems float64 // this interval, under keys without a rate yet
-	newEMA   float64 // moving average of newItems
-	ratedOut float64 // this interval, kept under rated keys
-	modelOut float64 // what the rates were computed to keep per interval
-	bias     float64 // moving average of ratedOut / modelOut
-	mixed    bool    // the rates changed within this interval: no bias sample
 	last     stats
 	ents     []entry // reused by computeRates
 }
@@ -109,10 +123,13 @@ func newSampler(cfg *Config, now time.Time) *sampler {
 }
 
 // decide counts a trace of `items` items under key and decides whether it
-// is kept, from its randomness (sampling.TraceIDToRandomness).
-func (s *sampler) decide(key []byte, items float64, rnd sampling.Randomness, now time.Time) decision {
+// is kept, from its randomness (sampling.TraceIDToRandomness). pUp is the
+// probability an earlier consistent sampler kept the trace with (its th; 1
+// when none): the trace is then kept at pUp/n of the randomness, so that it
+// is kept with probability 1/n among the traces that arrived.
+func (s *sampler) decide(key []byte, items float64, rnd sampling.Randomness, pUp float64, now time.Time) decision {
 	var d decision
-	if now.Sub(s.start) >= s.interval {
+	if now.Sub(s.start) >= s.interval || (s.burst > 0 && s.inItems >= s.burst && now.Sub(s.start) >= s.interval/16) {
 		s.adjust(now)
 		d.adjusted = true
 	}
@@ -132,26 +149,48 @@ func (s *sampler) decide(key []byte, items float64, rnd sampling.Randomness, now
 	st.count += items
 	st.traces++
 	s.inItems += items
+	established := s.haveData && st.established()
+	if !established {
+		s.fresh.count += items
+		s.fresh.traces++
+	} else {
+		s.ratedIn += items
+	}
 	switch {
 	case !s.haveData:
 		d.r = s.initial
-	case st.r.n == 0:
-		// A key new since the last adjustment is kept whole until it has
-		// a rate, as in Refinery: max_keys bounds how much that can be,
-		// and the goal of the rated keys leaves room for it (newEMA).
-		d.r = rateOne
-		s.newItems += items
-	default:
+	case established:
 		d.r = st.r
+	default:
+		d.r = s.fresh.r
+		if d.r.n == 0 {
+			// No fresh traffic in the intervals so far: kept whole
+			// for this interval, as Refinery keeps new keys.
+			d.r = rateOne
+		}
 	}
-	d.keep = d.r.th.ShouldSample(rnd)
+	th := d.r.th
+	if pUp < 1 && d.r.n > 1 {
+		th = thresholdFor(pUp / float64(d.r.n))
+	}
+	d.keep = th.ShouldSample(rnd)
 	if d.keep {
 		s.outItems += items
-		if st.r.n != 0 {
+		if established {
 			s.ratedOut += items
 		}
 	}
 	return d
+}
+
+// thresholdFor is the threshold of probability p, clamped to the smallest
+// the encoding holds.
+func thresholdFor(p float64) sampling.Threshold {
+	th, err := sampling.ProbabilityToThreshold(math.Max(p, sampling.MinSamplingProbability))
+	if err != nil {
+		return sampling.AlwaysSampleThreshold
+	}
+	return th
 }
 
 // setFactor applies a new pressure factor to the target at once, from the
@@ -162,12 +201,26 @@ func (s *sampler) setFactor(f float64) bool {
 	}
 	s.factor = f
 	s.last.factor = f
-	s.mixed = true
 	s.last.target = s.target * f
+	s.mixed = true
 	if s.haveData {
 		s.computeRates()
 	}
 	return true
+}
+
+// fold ends a key's interval: its counts, scaled to one configured
+// interval, go into its moving averages.
+func (s *sampler) fold(st *keyState, scale float64) {
+	c, tr := st.count*scale, st.traces*scale
+	st.count, st.traces = 0, 0
+	if st.age == 0 {
+		st.ema, st.emaT = s.weight*c, s.weight*tr
+	} else {
+		st.ema = s.weight*c + (1-s.weight)*st.ema
+		st.emaT = s.weight*tr + (1-s.weight)*st.emaT
+	}
+	st.age++
 }
 
 // adjust ends the interval: it folds the interval's counts into the moving
@@ -190,30 +243,46 @@ func (s *sampler) adjust(now time.Time) {
 	// tail_sampling's ticks, so an interval ends up to a tick late.
 	scale := s.interval.Seconds() / secs
 	for k, st := range s.keys {
-		c, tr := st.count*scale, st.traces*scale
-		st.count, st.traces = 0, 0
-		if st.age == 0 {
-			st.ema, st.emaT = s.weight*c, s.weight*tr
-		} else {
-			st.ema = s.weight*c + (1-s.weight)*st.ema
-			st.emaT = s.weight*tr + (1-s.weight)*st.emaT
-		}
-		st.age++
-		// A key seen once in an interval that ended late is scaled below
-		// one: age out against the threshold scaled the same way.
-		if st.ema < s.ageOut*min(1, scale) {
+		s.fold(st, scale)
+		// A key is forgotten when its traces per interval, corrected for
+		// the average's start at zero, fall below age_out_value: a key
+		// seen once lives one more interval, whatever the weight, and a
+		// span target does not keep big traces' keys longer.
+		if st.emaT/s.debias(st) < s.ageOut {
 			delete(s.keys, k)
 		}
 	}
-	s.newEMA = s.weight*s.newItems*scale + (1-s.weight)*s.newEMA
-	if s.haveData && !s.mixed && s.modelOut > 0 && s.ratedOut > 0 {
-		ratio := math.Min(math.Max(s.ratedOut*scale/s.modelOut, 0.5), 2)
-		s.bias = s.weight*ratio + (1-s.weight)*s.bias
+	s.fold(&s.fresh, scale)
+	if elapsed < s.interval {
+		s.mixed = true // a burst: no keep-fraction sample from it
 	}
-	s.inItems, s.outItems, s.newItems, s.ratedOut = 0, 0, 0, 0
-	s.mixed = false
+	s.sampleBias(scale)
+	s.inItems, s.outItems = 0, 0
 	s.haveData = true
 	s.computeRates()
+}
+
+// sampleBias updates the keep-fraction correction from the interval that
+// ended. Rates set from noisy averages keep more than the averages predict:
+// a key whose average came out low gets a low rate, and what it keeps goes
+// as 1/average (Jensen's inequality); with Poisson traffic over many small
+// keys, 5 to 10% over the goal (TestPressureFactorScalesTarget at 20x the
+// target). The correction is the ratio of the fraction the established keys
+// kept to the fraction their rates predicted, so a change in the volume of
+// traffic does not move it; an interval whose volume is more than 25% off
+// the prediction, or in which the rates changed, is not used; it moves
+// slowly (weight 0.25) and within 0.8 to 1.25.
+func (s *sampler) sampleBias(scale float64) {
+	in, out := s.ratedIn*scale, s.ratedOut*scale
+	mIn, mOut := s.modelIn, s.modelOut
+	mixed := s.mixed
+	s.ratedIn, s.ratedOut, s.mixed = 0, 0, false
+	if mixed || mIn <= 0 || mOut <= 0 || in <= 0 || out <= 0 || math.Abs(in/mIn-1) > 0.25 {
+		return
+	}
+	ratio := (out / in) / (mOut / mIn)
+	ratio = math.Min(math.Max(ratio, 0.8), 1.25)
+	s.bias = 0.25*ratio + 0.75*s.bias
 }
 
 // estimate is a key's moving average corrected for its start at zero: after
@@ -229,41 +298,31 @@ func (s *sampler) debias(st *keyState) float64 {
 	return 1 - math.Pow(1-s.weight, float64(min(st.age, 64)))
 }
 
-// computeRates gives every key a share of the interval's goal and the
-// rate (1 in n) that keeps about that share of it. As in Refinery, a key's
-// share grows with the log10 of its volume, so frequent keys are sampled
-// hard and rare ones are kept whole, but the shares are scaled until the
-// expected output, with the rates rounded up to whole numbers, meets the
-// goal, instead of handing each key at least one trace: Refinery's floor
-// overshoots the goal whenever the keys outnumber it. When even one trace
-// per key is over the goal, every key gets the same share of a trace below
-// one (rare keys are then sampled too, evenly). Sums are kept in fixed point,
-// so that the same averages give the same rates whatever the map order.
+// computeRates gives every established key, and the fresh-keys bucket, a
+// share of the interval's goal and the rate (1 in n) that keeps about that
+// share of it. As in Refinery, a key's share grows with the log10 of its
+// volume, so frequent keys are sampled hard and rare ones are kept whole,
+// but the shares are scaled until the expected output, with the rates
+// rounded up to whole numbers, meets the goal, instead of handing each key
+// at least one trace: Refinery's floor overshoots the goal whenever the keys
+// outnumber it. When even one trace per key is over the goal, every key gets
+// the same share of a trace below one (rare keys are then sampled too,
+// evenly). Sums are kept in fixed point, so that the same averages give the
+// same rates whatever the map order.
 func (s *sampler) computeRates() {
-	// The traces of keys that appear between two adjustments are kept
-	// whole: the rated keys share what they leave of the goal, down to
-	// half of it.
-	goal := s.target * s.factor * s.interval.Seconds()
-	goal = math.Max(goal-s.newEMA, goal/2)
-	// Rates set from noisy averages keep more than the averages say they
-	// will (a key whose average came out low gets a low rate, and
-	// output goes as 1/average: Jensen's inequality), a few percent with
-	// Poisson traffic at weight 0.5. The goal is corrected by the measured
-	// ratio of what the rated keys kept to what their rates were computed
-	// to keep.
-	goal /= s.bias
+	goal := s.target * s.factor * s.interval.Seconds() / s.bias
 	s.last.target = s.target * s.factor
 	s.last.factor = s.factor
 	s.last.keys = len(s.keys)
 
 	ents := s.ents[:0]
 	var total, floorSum, logSum float64
-	for _, st := range s.keys {
-		if st.age == 0 {
-			continue
-		}
+	add := func(st *keyState) {
 		d := s.debias(st)
 		c, tr := st.ema/d, st.emaT/d
+		if c <= 0 {
+			return
+		}
 		// A key's floor is one of its traces, in items: with a target in
 		// spans, a trace of 8 spans seen once per interval is kept whole.
 		per := 1.0
@@ -276,7 +335,28 @@ func (s *sampler) computeRates() {
 		floorSum += math.Min(c, per)
 		logSum += e.lg
 	}
+	for _, st := range s.keys {
+		if st.age >= 2 {
+			add(st)
+		} else {
+			st.r = rate{}
+		}
+	}
+	if s.fresh.age > 0 {
+		add(&s.fresh)
+	}
 	s.ents = ents
+	// All traffic, established or not, that the averages expect per interval.
+	var expect float64
+	for _, st := range s.keys {
+		if st.age >= 2 {
+			expect += st.ema / s.debias(st)
+		}
+	}
+	if s.fresh.age > 0 {
+		expect += s.fresh.ema / s.debias(&s.fresh)
+	}
+	s.burst = 2 * expect
 	var floor, ratio float64
 	switch {
 	case total <= goal:
@@ -311,15 +391,17 @@ func (s *sampler) computeRates() {
 		}
 		floor, ratio = 1, lo
 	}
-	var model int64
+	s.modelIn, s.modelOut = 0, 0
 	for _, e := range ents {
 		n := rateFor(e.c, e.lg, floor*e.per, ratio)
 		if e.st.r.n != n {
 			e.st.r = newRate(n)
 		}
-		model += toFixed(e.c / float64(n))
+		if e.st != &s.fresh {
+			s.modelIn += e.c
+			s.modelOut += e.c / float64(n)
+		}
 	}
-	s.modelOut = float64(model) / fixedOne
 }
 
 // entry is a key's volume estimate and its log10, for computeRates.
