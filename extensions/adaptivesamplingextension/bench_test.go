@@ -159,7 +159,8 @@ func BenchmarkAdjust(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
 				for i := range keys {
-					s.keys[string(names[i])].count = 3
+					st := s.keys[string(names[i])]
+					st.count, st.traces = 3, 3
 				}
 				s.inItems = float64(keys * 3)
 				now = now.Add(cfg.AdjustmentInterval)
