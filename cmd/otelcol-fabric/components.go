@@ -33,6 +33,7 @@ import (
 	backpressureprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor"
 	tagguardprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor"
 	versionstampprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/versionstampprocessor"
+	gobenchreceiver "github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver"
 	pyroscopereceiver "github.com/otelcol-fabric/otelcol-fabric/receivers/pyroscopereceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
@@ -104,6 +105,7 @@ func components() (otelcol.Factories, error) {
 		hostmetricsreceiver.NewFactory(),
 		kubeletstatsreceiver.NewFactory(),
 		pyroscopereceiver.NewFactory(),
+		gobenchreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -116,6 +118,7 @@ func components() (otelcol.Factories, error) {
 		hostmetricsreceiver.NewFactory().Type():   "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver v0.145.0",
 		kubeletstatsreceiver.NewFactory().Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver v0.145.0",
 		pyroscopereceiver.NewFactory().Type():     "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
+		gobenchreceiver.NewFactory().Type():       "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
