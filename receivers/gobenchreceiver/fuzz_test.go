@@ -6,6 +6,8 @@ import (
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-fabric/otelcol-fabric/internal/benchdata"
 )
 
 // FuzzDecode runs arbitrary bodies through both decoders and the
@@ -38,7 +40,7 @@ func FuzzDecode(f *testing.F) {
 				for _, dp := range m.Summary().DataPoints().All() {
 					seen += int(dp.Count())
 					qv := dp.QuantileValues()
-					if want := len(RankQuantiles(int(dp.Count()))); qv.Len() != want {
+					if want := len(benchdata.RankQuantiles(int(dp.Count()))); qv.Len() != want {
 						t.Fatalf("%d quantiles for %d samples, want %d", qv.Len(), dp.Count(), want)
 					}
 					for i := 1; i < qv.Len(); i++ {

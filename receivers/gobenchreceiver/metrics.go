@@ -1,34 +1,31 @@
 package gobenchreceiver // import "github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver"
 
 import (
-	"math"
 	"sort"
 	"strings"
 
 	"go.opentelemetry.io/collector/pdata/pcommon"
 	"go.opentelemetry.io/collector/pdata/pmetric"
+
+	"github.com/otelcol-fabric/otelcol-fabric/internal/benchdata"
 )
 
-// Names of what the receiver writes. The data point attributes and the
-// metric metadata are read back by the gobenchregress connector.
+const scopeName = "github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver"
+
+// The names the receiver writes, shared with the benchstat connector.
 const (
-	scopeName = "github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver"
-
-	AttrRunID         = "benchmark.run.id"
-	AttrBaselineRunID = "benchmark.baseline.run.id"
-	AttrName          = "benchmark.name"
-	AttrProcs         = "benchmark.procs"
-	AttrPackage       = "benchmark.package"
-	AttrGOOS          = "benchmark.goos"
-	AttrGOARCH        = "benchmark.goarch"
-	AttrCPU           = "benchmark.cpu"
-	attrConfigPrefix  = "benchmark.config."
-
-	// MetaUnit is the benchfmt unit of a metric (sec/op, B/op, ...), in
-	// the metric's metadata: not an attribute, so not a label.
-	MetaUnit   = "benchfmt.unit"
-	MetaAssume = "benchfmt.assume"
-	MetaBetter = "benchfmt.better"
+	AttrRunID         = benchdata.AttrRunID
+	AttrBaselineRunID = benchdata.AttrBaselineRunID
+	AttrName          = benchdata.AttrName
+	AttrProcs         = benchdata.AttrProcs
+	AttrPackage       = benchdata.AttrPackage
+	AttrGOOS          = benchdata.AttrGOOS
+	AttrGOARCH        = benchdata.AttrGOARCH
+	AttrCPU           = benchdata.AttrCPU
+	attrConfigPrefix  = benchdata.AttrConfigPrefix
+	MetaUnit          = benchdata.MetaUnit
+	MetaAssume        = benchdata.MetaAssume
+	MetaBetter        = benchdata.MetaBetter
 )
 
 // unitMetric is the OpenTelemetry name, unit and scale of a benchfmt unit.
@@ -70,44 +67,6 @@ func metricFor(unit string) unitMetric {
 		}
 	}
 	return unitMetric{name: b.String(), desc: "go test -bench custom unit " + unit + " (b.ReportMetric)."}
-}
-
-// RankQuantiles returns the quantiles a data point of n samples carries:
-// i/(n-1) for every rank i (each sample exactly, sorted), and 0.5 (the
-// median, which for an even n lies between two ranks). Exported so that
-// the connector reads the samples back with the same arithmetic.
-func RankQuantiles(n int) []float64 {
-	if n == 1 {
-		return []float64{0, 0.5, 1}
-	}
-	qs := make([]float64, 0, n+1)
-	for i := range n {
-		qs = append(qs, float64(i)/float64(n-1))
-	}
-	if n%2 == 0 {
-		qs = append(qs, 0.5)
-		sort.Float64s(qs)
-	}
-	return qs
-}
-
-// quantile is the linear-interpolation quantile of sorted values (the
-// median of an even count is the mean of the two middle values, as
-// benchmath computes it).
-func quantile(sorted []float64, q float64) float64 {
-	if len(sorted) == 1 {
-		return sorted[0]
-	}
-	pos := q * float64(len(sorted)-1)
-	lo := int(math.Floor(pos))
-	if lo >= len(sorted)-1 {
-		return sorted[len(sorted)-1]
-	}
-	frac := pos - float64(lo)
-	if frac == 0 {
-		return sorted[lo]
-	}
-	return sorted[lo] + (sorted[lo+1]-sorted[lo])*frac
 }
 
 // toMetrics turns a decoded run into one Summary data point per benchmark
@@ -164,20 +123,7 @@ func toMetrics(d *decoded, resource map[string]string, now pcommon.Timestamp) pm
 				a.PutStr(attrConfigPrefix+c.Key, string(c.Value))
 			}
 		}
-		sorted := append([]float64(nil), s.values...)
-		sort.Float64s(sorted)
-		var sum float64
-		for _, v := range sorted {
-			sum += v
-		}
-		dp.SetCount(uint64(len(sorted)))
-		dp.SetSum(sum)
-		qv := dp.QuantileValues()
-		for _, q := range RankQuantiles(len(sorted)) {
-			e := qv.AppendEmpty()
-			e.SetQuantile(q)
-			e.SetValue(quantile(sorted, q))
-		}
+		benchdata.Fill(dp, s.values)
 	}
 	return md
 }
