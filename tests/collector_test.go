@@ -186,6 +186,7 @@ func startCollectorEnv(t testing.TB, env []string, args ...string) *collector {
 		"FABRIC_DATA_DIR="+c.DataDir,
 		"FABRIC_PYROSCOPE_ENDPOINT="+c.Pyroscope,
 		"FABRIC_GOBENCH_ENDPOINT="+c.Gobench,
+		"FABRIC_BENCHSTAT_DIR="+filepath.Join(c.DataDir, "benchstat"),
 	)
 	c.cmd.Env = append(c.cmd.Env, env...)
 	c.cmd.Stdout = c.output

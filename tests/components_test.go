@@ -90,7 +90,7 @@ func TestComponentsMatchBuilderConfig(t *testing.T) {
 		"processors": {"memory_limiter", "batch", "tail_sampling", "k8sattributes", "resourcedetection", "transform", "attributes", "filter", "probabilistic_sampler", "versionstamp", "tagguard", "backpressure"},
 		"exporters":  {"otlp_grpc", "otlp_http", "debug", "elasticsearch", "loadbalancing", "file", "prometheusremotewrite", "prometheus", "profilelink"},
 		"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth", "basicauth", "queuewatch"},
-		"connectors": {"forward", "spanmetrics", "routing"},
+		"connectors": {"forward", "spanmetrics", "routing", "benchstat"},
 	} {
 		var have []string
 		for _, c := range names[kind] {

@@ -27,6 +27,7 @@ import (
 	hostmetricsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver"
 	kubeletstatsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
+	benchstatconnector "github.com/otelcol-fabric/otelcol-fabric/connectors/benchstatconnector"
 	profilelinkexporter "github.com/otelcol-fabric/otelcol-fabric/exporters/profilelinkexporter"
 	protoguardextension "github.com/otelcol-fabric/otelcol-fabric/extensions/protoguardextension"
 	queuewatchextension "github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension"
@@ -183,6 +184,7 @@ func components() (otelcol.Factories, error) {
 		forwardconnector.NewFactory(),
 		spanmetricsconnector.NewFactory(),
 		routingconnector.NewFactory(),
+		benchstatconnector.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -191,6 +193,7 @@ func components() (otelcol.Factories, error) {
 		forwardconnector.NewFactory().Type():     "go.opentelemetry.io/collector/connector/forwardconnector v0.145.0",
 		spanmetricsconnector.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.145.0",
 		routingconnector.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/connector/routingconnector v0.145.0",
+		benchstatconnector.NewFactory().Type():   "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	return factories, nil
