@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -133,7 +134,8 @@ func mustRun(t testing.TB, dir, name string, args ...string) string {
 // makes BenchmarkSum slower on purpose, posted to the gateway binary. The
 // benchmarks reach Prometheus with their commit and run id, the deltas too;
 // the benchstat connector's WARN record for the regression reaches the Loki
-// stand-in with the delta, both commits and the run id; an unchanged
+// stand-in with the delta, both commits and the run id, although the
+// gateway restarted between the two runs; an unchanged
 // benchmark is no significant change, and gets no record.
 func TestBenchmarkRegressionThroughGateway(t *testing.T) {
 	prom := prometheusServer(t)
@@ -174,6 +176,9 @@ func TestBenchmarkRegressionThroughGateway(t *testing.T) {
 		t.Logf("%s: %s", run, out)
 	}
 	upload(baseCommit, baseRun, "main")
+	// The baseline must survive a restart: the benchstat connector reads
+	// it back from file_storage.
+	require.NoError(t, col.restart(syscall.SIGTERM))
 	upload(slowCommit, slowRun, "feature/slower-sum")
 
 	// The regression record in Loki.

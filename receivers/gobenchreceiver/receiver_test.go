@@ -27,7 +27,12 @@ import (
 	"go.opentelemetry.io/collector/pdata/pmetric"
 	"go.opentelemetry.io/collector/receiver/receivertest"
 
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata/metricdatatest"
+
 	"github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver/internal/metadata"
+	"github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver/internal/metadatatest"
 )
 
 func freeAddr(t *testing.T) string {
@@ -418,4 +423,31 @@ func TestEvenCount(t *testing.T) {
 		assert.InDelta(t, want[i]*1e-9, p.quantiles[q], 1e-15, "rank %d", i)
 	}
 	assert.InDelta(t, (want[1]+want[2])/2*1e-9, p.quantiles[0.5], 1e-15)
+}
+
+// TestTelemetry: runs by format and outcome, benchmarks ingested, lines
+// rejected.
+func TestTelemetry(t *testing.T) {
+	text, _ := realOutput(t)
+	tel := componenttest.NewTelemetry()
+	t.Cleanup(func() { require.NoError(t, tel.Shutdown(context.Background())) })
+	cfg := createDefaultConfig().(*Config)
+	cfg.NetAddr.Endpoint = freeAddr(t)
+	r, err := NewFactory().CreateMetrics(context.Background(), metadatatest.NewSettings(tel), cfg, consumertest.NewNop())
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	url := "http://" + cfg.NetAddr.Endpoint + cfg.Path
+
+	post(t, url, text, nil)                                                              // accepted, 12 results
+	post(t, url, append(append([]byte(nil), text...), "BenchmarkX 1 y ns/op\n"...), nil) // partial: 12, 1 rejected
+	post(t, url, []byte("PASS\n"), nil)                                                  // rejected
+
+	metadatatest.AssertEqualReceiverGobenchRuns(t, tel, []metricdata.DataPoint[int64]{
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("format", "text"), attribute.String("outcome", "accepted"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("format", "text"), attribute.String("outcome", "partial"))},
+		{Value: 1, Attributes: attribute.NewSet(attribute.String("format", "text"), attribute.String("outcome", "rejected"))},
+	}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualReceiverGobenchBenchmarks(t, tel, []metricdata.DataPoint[int64]{{Value: 24}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
+	metadatatest.AssertEqualReceiverGobenchLinesRejected(t, tel, []metricdata.DataPoint[int64]{{Value: 1}}, metricdatatest.IgnoreTimestamp(), metricdatatest.IgnoreExemplars())
 }
