@@ -68,7 +68,7 @@ func (f *factory) start(ctx context.Context, sc *sharedCore, host component.Host
 	if sc.started > 1 {
 		return nil
 	}
-	return sc.core.start(ctx, host)
+	return sc.start(ctx, host)
 }
 
 // shutdown stops it when its last side stops, and forgets it, so that a
@@ -82,9 +82,9 @@ func (f *factory) shutdown(ctx context.Context, sc *sharedCore, cfg *Config) err
 	}
 	delete(f.cores, cfg)
 	if sc.started == 0 {
-		return sc.core.shutdownTelemetry()
+		return sc.shutdownTelemetry()
 	}
-	return sc.core.shutdown(ctx)
+	return sc.shutdown(ctx)
 }
 
 func (f *factory) createMetricsToMetrics(_ context.Context, set connector.Settings, cfg component.Config, next consumer.Metrics) (connector.Metrics, error) {

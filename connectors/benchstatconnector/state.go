@@ -71,12 +71,12 @@ func (c *core) load(ctx context.Context) error {
 	for _, id := range ix.Runs {
 		b, err := c.client.Get(ctx, runPrefix+id)
 		if err != nil || b == nil {
-			c.logStorageError("read", fmt.Errorf("run %q: %v", id, err))
+			c.logStorageError("read", fmt.Errorf("run %q: %w", id, err))
 			continue
 		}
 		var r run
 		if err := json.Unmarshal(b, &r); err != nil || r.Series == nil {
-			c.logStorageError("read", fmt.Errorf("run %q is not valid JSON: %v", id, err))
+			c.logStorageError("read", fmt.Errorf("run %q is not valid JSON: %w", id, err))
 			continue
 		}
 		c.runs[id] = &r

@@ -5,6 +5,11 @@
 // and any Grafana can import them.
 package dashboards // import "github.com/otelcol-fabric/otelcol-fabric/internal/dashboards"
 
+// The classic dashboard model (package dashboard) is deprecated in the SDK
+// in favour of dashboardv2, whose JSON is served by Grafana 12's v2
+// dashboard API; the classic JSON is what file provisioning and Import take
+// in any Grafana, which is what these files are for.
+
 import (
 	"encoding/json"
 	"fmt"
@@ -15,6 +20,9 @@ import (
 	"github.com/grafana/grafana-foundation-sdk/go/stat"
 	"github.com/grafana/grafana-foundation-sdk/go/timeseries"
 )
+
+// builder is the classic model's dashboard builder (see the note above).
+type builder = dashboard.DashboardBuilder //nolint:staticcheck // classic model, on purpose
 
 // Dir is where the generated dashboards live, from the repository root.
 const Dir = "deploy/docker/grafana/dashboards"
@@ -50,8 +58,9 @@ func series(title, unit string, w, h uint32, targets ...*prometheus.DataqueryBui
 // QueueSLO: the exporters' queue fill against queuewatch's target, the SLO
 // compliance over its window, the pressure level, and what backpressure
 // shed and refused, by tier and signal.
-func QueueSLO() *dashboard.DashboardBuilder {
-	return dashboard.NewDashboardBuilder("otelcol-fabric: queue SLO").
+func QueueSLO() *builder {
+	return dashboard.NewDashboardBuilder( //nolint:staticcheck
+		"otelcol-fabric: queue SLO").
 		Uid("fabric-queue-slo").
 		Tags([]string{"otelcol-fabric", "slo"}).
 		Time("now-1h", "now").
@@ -81,8 +90,9 @@ func QueueSLO() *dashboard.DashboardBuilder {
 
 // Correlation: how resources got their version and commit (versionstamp),
 // how many had none, and what tagguard removed or folded.
-func Correlation() *dashboard.DashboardBuilder {
-	return dashboard.NewDashboardBuilder("otelcol-fabric: correlation coverage").
+func Correlation() *builder {
+	return dashboard.NewDashboardBuilder( //nolint:staticcheck
+		"otelcol-fabric: correlation coverage").
 		Uid("fabric-correlation").
 		Tags([]string{"otelcol-fabric", "correlation"}).
 		Time("now-6h", "now").
@@ -106,9 +116,10 @@ func Correlation() *dashboard.DashboardBuilder {
 
 // Benchmarks: each benchmark's median per run, across commits, with the
 // benchstat connector's regressions marked.
-func Benchmarks() *dashboard.DashboardBuilder {
+func Benchmarks() *builder {
 	sel := `service_name=~"$service", benchmark_name=~"$benchmark"`
-	return dashboard.NewDashboardBuilder("otelcol-fabric: benchmark trends").
+	return dashboard.NewDashboardBuilder( //nolint:staticcheck
+		"otelcol-fabric: benchmark trends").
 		Uid("fabric-benchmarks").
 		Tags([]string{"otelcol-fabric", "benchmarks"}).
 		Time("now-30d", "now").
@@ -162,8 +173,8 @@ func Benchmarks() *dashboard.DashboardBuilder {
 func ptr[T any](v T) *T { return &v }
 
 // All returns every dashboard by file name.
-func All() map[string]*dashboard.DashboardBuilder {
-	return map[string]*dashboard.DashboardBuilder{
+func All() map[string]*builder {
+	return map[string]*builder{
 		"queue-slo.json":   QueueSLO(),
 		"correlation.json": Correlation(),
 		"benchmarks.json":  Benchmarks(),
@@ -171,7 +182,7 @@ func All() map[string]*dashboard.DashboardBuilder {
 }
 
 // Render builds a dashboard as the JSON Grafana imports.
-func Render(b *dashboard.DashboardBuilder) ([]byte, error) {
+func Render(b *builder) ([]byte, error) {
 	d, err := b.Build()
 	if err != nil {
 		return nil, fmt.Errorf("dashboard: %w", err)

@@ -126,7 +126,7 @@ func (d *decoded) read(agg *aggregator, text []byte, name string, lines []int) e
 	}
 	if err := r.Err(); err != nil {
 		if errors.Is(err, bufio.ErrTooLong) {
-			return fmt.Errorf("a line is longer than %d bytes (%v)", maxLineBytes, err)
+			return fmt.Errorf("a line is longer than %d bytes (%w)", maxLineBytes, err)
 		}
 		return err
 	}
