@@ -41,7 +41,7 @@ LDFLAGS     = -s -w -X $(STAMP_PKG).Version=$(VERSION) -X $(STAMP_PKG).Commit=$(
 # files, and the embedded configuration.
 SOURCES := $(shell find . \( -path ./bin -o -path ./data -o -path ./.tools -o -path ./.build -o -path ./tools -o -path ./deploy -o -path ./.git \) -prune \
              -o \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print) configs/local.yaml
-METADATA := $(shell find processors exporters receivers extensions -name metadata.yaml 2>/dev/null)
+METADATA := $(shell find processors exporters receivers extensions connectors -name metadata.yaml 2>/dev/null)
 
 .PHONY: all build run test test-deps unit-test reliability lint generate clean ocb tools FORCE
 all: build

@@ -36,8 +36,7 @@ import (
 // listen returns a loopback listener closed at the end of the test.
 func listen(t *testing.T) net.Listener {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	l := listenLoopback(t)
 	t.Cleanup(func() { _ = l.Close() })
 	return l
 }

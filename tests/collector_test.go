@@ -76,10 +76,53 @@ func runBinEnv(t testing.TB, env []string, args ...string) (string, error) {
 // freePort returns a loopback TCP port that was free a moment ago.
 func freePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	require.NoError(t, err)
+	l := listenLoopback(t)
 	defer l.Close()
 	return l.Addr().(*net.TCPAddr).Port
+}
+
+// testPorts is FABRIC_TEST_PORTS (e.g. 40000-40999): on a machine shared
+// with other users, the tests' listeners stay in that range. Unset, the
+// kernel picks any free port.
+var (
+	testPortsOnce          sync.Once
+	testPortLo, testPortHi int
+	testPortNext           int
+	testPortMu             sync.Mutex
+)
+
+// listenLoopback listens on a free loopback port (in FABRIC_TEST_PORTS,
+// when set).
+func listenLoopback(t testing.TB) net.Listener {
+	t.Helper()
+	testPortsOnce.Do(func() {
+		lo, hi, ok := strings.Cut(os.Getenv("FABRIC_TEST_PORTS"), "-")
+		if !ok {
+			return
+		}
+		testPortLo, _ = strconv.Atoi(lo)
+		testPortHi, _ = strconv.Atoi(hi)
+		testPortNext = testPortLo + int(time.Now().UnixNano()%int64(testPortHi-testPortLo+1))
+	})
+	if testPortLo <= 0 || testPortHi < testPortLo {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		require.NoError(t, err)
+		return l
+	}
+	testPortMu.Lock()
+	defer testPortMu.Unlock()
+	for range testPortHi - testPortLo + 1 {
+		p := testPortNext
+		testPortNext++
+		if testPortNext > testPortHi {
+			testPortNext = testPortLo
+		}
+		if l, err := net.Listen("tcp", fmt.Sprintf("127.0.0.1:%d", p)); err == nil {
+			return l
+		}
+	}
+	t.Fatalf("no free port in FABRIC_TEST_PORTS=%s", os.Getenv("FABRIC_TEST_PORTS"))
+	return nil
 }
 
 // collector is a running otelcol-fabric process on free loopback ports.
@@ -94,6 +137,7 @@ type collector struct {
 	Health     string // health_check host:port
 	Metrics    string // the collector's own Prometheus metrics host:port
 	Pyroscope  string // the pyroscope receiver's host:port (local config)
+	Gobench    string // the gobench receiver's host:port
 	DataDir    string // where the file exporters write
 	Cgroup     string // the memory cgroup it runs in (FABRIC_TEST_CGROUP_MEMORY), or ""
 	terminated bool
@@ -120,6 +164,7 @@ func startCollectorEnv(t testing.TB, env []string, args ...string) *collector {
 		Health:    fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		Metrics:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		Pyroscope: fmt.Sprintf("127.0.0.1:%d", freePort(t)),
+		Gobench:   fmt.Sprintf("127.0.0.1:%d", freePort(t)),
 		DataDir:   t.TempDir(),
 	}
 	_, metricsPort, _ := net.SplitHostPort(c.Metrics)
@@ -140,6 +185,8 @@ func startCollectorEnv(t testing.TB, env []string, args ...string) *collector {
 		"FABRIC_METRICS_PORT="+metricsPort,
 		"FABRIC_DATA_DIR="+c.DataDir,
 		"FABRIC_PYROSCOPE_ENDPOINT="+c.Pyroscope,
+		"FABRIC_GOBENCH_ENDPOINT="+c.Gobench,
+		"FABRIC_BENCHSTAT_DIR="+filepath.Join(c.DataDir, "benchstat"),
 	)
 	c.cmd.Env = append(c.cmd.Env, env...)
 	c.cmd.Stdout = c.output

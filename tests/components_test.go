@@ -86,11 +86,11 @@ func TestComponentsMatchBuilderConfig(t *testing.T) {
 		"extensions": got.Extensions, "connectors": got.Connectors,
 	}
 	for kind, want := range map[string][]string{
-		"receivers":  {"otlp", "prometheus", "fluentforward", "filelog", "hostmetrics", "kubeletstats", "pyroscope"},
+		"receivers":  {"otlp", "prometheus", "fluentforward", "filelog", "hostmetrics", "kubeletstats", "pyroscope", "gobench"},
 		"processors": {"memory_limiter", "batch", "tail_sampling", "k8sattributes", "resourcedetection", "transform", "attributes", "filter", "probabilistic_sampler", "versionstamp", "tagguard", "backpressure"},
 		"exporters":  {"otlp_grpc", "otlp_http", "debug", "elasticsearch", "loadbalancing", "file", "prometheusremotewrite", "prometheus", "profilelink"},
 		"extensions": {"health_check", "pprof", "zpages", "file_storage", "bearertokenauth", "basicauth", "queuewatch", "protoguard", "adaptive_sampling"},
-		"connectors": {"forward", "spanmetrics", "routing"},
+		"connectors": {"forward", "spanmetrics", "routing", "benchstat"},
 	} {
 		var have []string
 		for _, c := range names[kind] {

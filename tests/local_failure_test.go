@@ -265,6 +265,7 @@ func TestLocalDataDirUnusableAtStart(t *testing.T) {
 		fmt.Sprintf("FABRIC_OTLP_HTTP_ENDPOINT=127.0.0.1:%d", freePort(t)),
 		fmt.Sprintf("FABRIC_HEALTH_ENDPOINT=127.0.0.1:%d", freePort(t)),
 		fmt.Sprintf("FABRIC_PYROSCOPE_ENDPOINT=127.0.0.1:%d", freePort(t)),
+		fmt.Sprintf("FABRIC_GOBENCH_ENDPOINT=127.0.0.1:%d", freePort(t)),
 		"FABRIC_METRICS_HOST=127.0.0.1",
 		fmt.Sprintf("FABRIC_METRICS_PORT=%d", freePort(t)),
 		"FABRIC_DATA_DIR="+dataDir,

@@ -28,7 +28,8 @@ import (
 )
 
 // TestGatewayPortsHostile goes over every data port the shipped gateway
-// opens to the network (OTLP/gRPC, OTLP/HTTP for every signal, pyroscope):
+// opens to the network (OTLP/gRPC, OTLP/HTTP for every signal, pyroscope,
+// gobench):
 // without a token and with a wrong one, every request is refused with 401 or
 // Unauthenticated; with the token, malformed protobuf and JSON, a body over
 // the limit, a gzip bomb, invalid UTF-8 and garbage get a 4xx, never a 5xx,
@@ -75,6 +76,7 @@ func TestGatewayPortsHostile(t *testing.T) {
 		"OTLP/HTTP logs":     "http://" + col.HTTP + "/v1/logs",
 		"OTLP/HTTP profiles": "http://" + col.HTTP + "/v1development/profiles",
 		"pyroscope":          "http://" + col.Pyroscope + "/ingest?name=app.cpu&format=pprof",
+		"gobench":            "http://" + col.Gobench + "/v1/benchmarks?run_id=hostile",
 	}
 	for _, name := range sortedKeys(httpPaths) {
 		for _, tok := range []struct{ label, value string }{{"no token", ""}, {"wrong token", "wrong-" + gwToken}} {
@@ -138,6 +140,20 @@ func TestGatewayPortsHostile(t *testing.T) {
 	code, msg := post(httpPaths["pyroscope"], "application/octet-stream", "", gwToken, []byte("not a pprof"))
 	assert.True(t, is4xx(code), "pyroscope garbage: %d %s", code, msg)
 	row("pyroscope", "garbage instead of pprof", fmt.Sprintf("%d %s", code, markdownSafe(msg)))
+
+	for _, c := range []struct {
+		name, encoding string
+		body           []byte
+	}{
+		{"garbage instead of go test -bench output", "", []byte("\xff\xff\xff not benchmarks")},
+		{"a malformed benchmark line only", "", []byte("BenchmarkX-2 \t 10 \t abc ns/op\n")},
+		{"body over the 8 MiB limit", "", bytes.Repeat([]byte("x"), 9<<20)},
+		{"gzip bomb: 1 GiB of zeros in 1 MiB", "gzip", bomb.Bytes()},
+	} {
+		code, msg := post(httpPaths["gobench"], "text/plain", c.encoding, gwToken, c.body)
+		assert.True(t, is4xx(code), "gobench %s: %d %s", c.name, code, msg)
+		row("gobench", c.name, fmt.Sprintf("%d %s", code, markdownSafe(msg)))
+	}
 
 	ctx := metadata.AppendToOutgoingContext(context.Background(), "authorization", "Bearer "+gwToken)
 	_, err = ptraceotlp.NewGRPCClient(conn).Export(ctx, ptraceotlp.NewExportRequestFromTraces(badUTF8))

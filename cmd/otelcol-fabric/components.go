@@ -27,6 +27,7 @@ import (
 	hostmetricsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver"
 	kubeletstatsreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver"
 	prometheusreceiver "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/prometheusreceiver"
+	benchstatconnector "github.com/otelcol-fabric/otelcol-fabric/connectors/benchstatconnector"
 	profilelinkexporter "github.com/otelcol-fabric/otelcol-fabric/exporters/profilelinkexporter"
 	adaptivesamplingextension "github.com/otelcol-fabric/otelcol-fabric/extensions/adaptivesamplingextension"
 	protoguardextension "github.com/otelcol-fabric/otelcol-fabric/extensions/protoguardextension"
@@ -34,6 +35,7 @@ import (
 	backpressureprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/backpressureprocessor"
 	tagguardprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/tagguardprocessor"
 	versionstampprocessor "github.com/otelcol-fabric/otelcol-fabric/processors/versionstampprocessor"
+	gobenchreceiver "github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver"
 	pyroscopereceiver "github.com/otelcol-fabric/otelcol-fabric/receivers/pyroscopereceiver"
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/connector"
@@ -107,6 +109,7 @@ func components() (otelcol.Factories, error) {
 		hostmetricsreceiver.NewFactory(),
 		kubeletstatsreceiver.NewFactory(),
 		pyroscopereceiver.NewFactory(),
+		gobenchreceiver.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -119,6 +122,7 @@ func components() (otelcol.Factories, error) {
 		hostmetricsreceiver.NewFactory().Type():   "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/hostmetricsreceiver v0.145.0",
 		kubeletstatsreceiver.NewFactory().Type():  "github.com/open-telemetry/opentelemetry-collector-contrib/receiver/kubeletstatsreceiver v0.145.0",
 		pyroscopereceiver.NewFactory().Type():     "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
+		gobenchreceiver.NewFactory().Type():       "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	factories.Exporters, err = otelcol.MakeFactoryMap[exporter.Factory](
@@ -183,6 +187,7 @@ func components() (otelcol.Factories, error) {
 		forwardconnector.NewFactory(),
 		spanmetricsconnector.NewFactory(),
 		routingconnector.NewFactory(),
+		benchstatconnector.NewFactory(),
 	)
 	if err != nil {
 		return otelcol.Factories{}, err
@@ -191,6 +196,7 @@ func components() (otelcol.Factories, error) {
 		forwardconnector.NewFactory().Type():     "go.opentelemetry.io/collector/connector/forwardconnector v0.145.0",
 		spanmetricsconnector.NewFactory().Type(): "github.com/open-telemetry/opentelemetry-collector-contrib/connector/spanmetricsconnector v0.145.0",
 		routingconnector.NewFactory().Type():     "github.com/open-telemetry/opentelemetry-collector-contrib/connector/routingconnector v0.145.0",
+		benchstatconnector.NewFactory().Type():   "github.com/otelcol-fabric/otelcol-fabric v0.0.0",
 	})
 
 	return factories, nil

@@ -1,0 +1,467 @@
+package benchstatconnector
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/component/componenttest"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/connector/connectortest"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/consumer/consumertest"
+	"go.opentelemetry.io/collector/extension"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/plog"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/collector/receiver/receivertest"
+	"go.opentelemetry.io/otel/sdk/metric/metricdata"
+
+	"github.com/otelcol-fabric/otelcol-fabric/connectors/benchstatconnector/internal/metadata"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/benchdata"
+	"github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver"
+)
+
+// goTestBench runs go test -bench on the gobench receiver's benchmark
+// package: real output. BENCHPKG_WORK=n makes BenchmarkSum slower.
+func goTestBench(t testing.TB, work string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command("go", append([]string{"test", "-run", "^$", "-benchtime", "20ms"}, args...)...)
+	cmd.Dir = filepath.Join("..", "..", "receivers", "gobenchreceiver", "testdata", "benchpkg")
+	cmd.Env = append(os.Environ(), "GOFLAGS=", "GOWORK=off", "GOTOOLCHAIN=local")
+	if work != "" {
+		cmd.Env = append(cmd.Env, "BENCHPKG_WORK="+work)
+	}
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	require.NoError(t, err, "go test -bench: %s", stderr.String())
+	return out
+}
+
+var (
+	outOnce          sync.Once
+	baseOut, slowOut []byte
+)
+
+// outputs: a baseline run and a run whose BenchmarkSum does 10 times the
+// work; Copy is unchanged (its timings are whatever the machine gives;
+// its chunks/op are exactly equal).
+func outputs(t *testing.T) (base, slow []byte) {
+	outOnce.Do(func() {
+		baseOut = goTestBench(t, "", "-bench", "Sum|Copy", "-count", "10")
+		slowOut = goTestBench(t, "2000", "-bench", "Sum|Copy", "-count", "10")
+	})
+	require.NotEmpty(t, baseOut)
+	return baseOut, slowOut
+}
+
+// memStorage is a storage extension holding its entries in memory, shared
+// by the connectors of a test as a file_storage directory would be.
+type memStorage struct {
+	mu   sync.Mutex
+	data map[string][]byte
+	fail bool
+}
+
+func (s *memStorage) Start(context.Context, component.Host) error { return nil }
+func (s *memStorage) Shutdown(context.Context) error              { return nil }
+func (s *memStorage) GetClient(context.Context, component.Kind, component.ID, string) (storage.Client, error) {
+	return &memClient{s: s}, nil
+}
+
+type memClient struct{ s *memStorage }
+
+func (c *memClient) Get(_ context.Context, k string) ([]byte, error) {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	return c.s.data[k], nil
+}
+func (c *memClient) Set(ctx context.Context, k string, v []byte) error {
+	return c.Batch(ctx, storage.SetOperation(k, v))
+}
+func (c *memClient) Delete(ctx context.Context, k string) error {
+	return c.Batch(ctx, storage.DeleteOperation(k))
+}
+func (c *memClient) Batch(_ context.Context, ops ...*storage.Operation) error {
+	c.s.mu.Lock()
+	defer c.s.mu.Unlock()
+	if c.s.fail {
+		return fmt.Errorf("disk full")
+	}
+	for _, op := range ops {
+		switch op.Type {
+		case storage.Set:
+			c.s.data[op.Key] = append([]byte(nil), op.Value...)
+		case storage.Delete:
+			delete(c.s.data, op.Key)
+		case storage.Get:
+			op.Value = c.s.data[op.Key]
+		}
+	}
+	return nil
+}
+func (c *memClient) Close(context.Context) error { return nil }
+
+var _ extension.Extension = (*memStorage)(nil)
+
+type host struct {
+	component.Host
+	ext map[component.ID]component.Component
+}
+
+func (h host) GetExtensions() map[component.ID]component.Component { return h.ext }
+
+var storageID = component.MustNewID("memstorage")
+
+// benchPipeline is the gobench receiver feeding both sides of one benchstat
+// connector, as the gateway wires them.
+type benchPipeline struct {
+	url     string
+	metrics *consumertest.MetricsSink
+	logs    *consumertest.LogsSink
+	tel     *componenttest.Telemetry
+}
+
+func freeAddr(t *testing.T) string {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func startPipeline(t *testing.T, mod func(*Config), st *memStorage) *benchPipeline {
+	t.Helper()
+	p := &benchPipeline{metrics: new(consumertest.MetricsSink), logs: new(consumertest.LogsSink), tel: componenttest.NewTelemetry()}
+	t.Cleanup(func() { require.NoError(t, p.tel.Shutdown(context.Background())) })
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	if mod != nil {
+		mod(cfg)
+	}
+	h := host{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{}}
+	if st != nil {
+		cfg.Storage = &storageID
+		h.ext[storageID] = st
+	}
+	require.NoError(t, cfg.Validate())
+	set := connectortest.NewNopSettings(metadata.Type)
+	set.TelemetrySettings = p.tel.NewTelemetrySettings()
+	mside, err := f.CreateMetricsToMetrics(context.Background(), set, cfg, p.metrics)
+	require.NoError(t, err)
+	lside, err := f.CreateMetricsToLogs(context.Background(), set, cfg, p.logs)
+	require.NoError(t, err)
+	for _, c := range []component.Component{mside, lside} {
+		require.NoError(t, c.Start(context.Background(), h))
+	}
+	t.Cleanup(func() {
+		for _, c := range []component.Component{mside, lside} {
+			require.NoError(t, c.Shutdown(context.Background()))
+		}
+	})
+	fan, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
+		if err := mside.ConsumeMetrics(ctx, md); err != nil {
+			return err
+		}
+		return lside.ConsumeMetrics(ctx, md)
+	})
+	require.NoError(t, err)
+
+	rf := gobenchreceiver.NewFactory()
+	rcfg := rf.CreateDefaultConfig().(*gobenchreceiver.Config)
+	rcfg.NetAddr.Endpoint = freeAddr(t)
+	r, err := rf.CreateMetrics(context.Background(), receivertest.NewNopSettings(rf.Type()), rcfg, fan)
+	require.NoError(t, err)
+	require.NoError(t, r.Start(context.Background(), componenttest.NewNopHost()))
+	t.Cleanup(func() { require.NoError(t, r.Shutdown(context.Background())) })
+	p.url = "http://" + rcfg.NetAddr.Endpoint + rcfg.Path
+	return p
+}
+
+func (p *benchPipeline) post(t *testing.T, query string, body []byte) {
+	t.Helper()
+	res, err := http.Post(p.url+"?"+query, "text/plain", bytes.NewReader(body))
+	require.NoError(t, err)
+	defer res.Body.Close()
+	msg, _ := io.ReadAll(res.Body)
+	require.Equal(t, http.StatusOK, res.StatusCode, "%s", msg)
+}
+
+// delta is a gobench.delta / p_value pair as the test reads them.
+type delta struct {
+	ratio, p float64
+	verdict  string
+	run      string
+	baseline string
+}
+
+func (p *benchPipeline) deltas(t *testing.T) map[string]delta {
+	out := map[string]delta{}
+	for _, md := range p.metrics.AllMetrics() {
+		for _, rm := range md.ResourceMetrics().All() {
+			ra := rm.Resource().Attributes()
+			for _, sm := range rm.ScopeMetrics().All() {
+				for _, m := range sm.Metrics().All() {
+					for _, dp := range m.Gauge().DataPoints().All() {
+						a := dp.Attributes()
+						key := str(ra, benchdata.AttrRunID) + " " + displayName(str(a, benchdata.AttrName), procsOf(a)) + " " + str(a, benchdata.AttrUnit)
+						d := out[key]
+						d.verdict = str(a, attrVerdict)
+						d.run = str(ra, benchdata.AttrRunID)
+						d.baseline = str(ra, benchdata.AttrBaselineRunID)
+						switch m.Name() {
+						case metricDelta:
+							d.ratio = dp.DoubleValue()
+						case metricPValue:
+							d.p = dp.DoubleValue()
+						}
+						out[key] = d
+					}
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (p *benchPipeline) records() []plog.LogRecord {
+	var out []plog.LogRecord
+	for _, ld := range p.logs.AllLogs() {
+		for _, rl := range ld.ResourceLogs().All() {
+			for _, sl := range rl.ScopeLogs().All() {
+				for _, lr := range sl.LogRecords().All() {
+					out = append(out, lr)
+				}
+			}
+		}
+	}
+	return out
+}
+
+// benchstatRow is a row of benchstat's text output.
+type benchstatRow struct {
+	unit, name string
+	cells      string // old ± r  new ± r  delta (p=... n=...), spaces collapsed
+	delta, p   string
+}
+
+// runBenchstat runs golang.org/x/perf/cmd/benchstat (the same module
+// version the connector computes with) on the two outputs.
+func runBenchstat(t *testing.T, base, slow []byte) []benchstatRow {
+	dir := t.TempDir()
+	bin := filepath.Join(dir, "benchstat")
+	cmd := exec.Command("go", "build", "-o", bin, "golang.org/x/perf/cmd/benchstat")
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "base.txt"), base, 0o644))
+	require.NoError(t, os.WriteFile(filepath.Join(dir, "slow.txt"), slow, 0o644))
+	cmd = exec.Command(bin, "base.txt", "slow.txt")
+	cmd.Dir = dir
+	out, err = cmd.Output()
+	require.NoError(t, err)
+	t.Logf("benchstat:\n%s", out)
+	var rows []benchstatRow
+	unit := ""
+	for _, line := range strings.Split(string(out), "\n") {
+		f := strings.Fields(strings.NewReplacer("│", " ", "¹", "", "²", "").Replace(line))
+		switch {
+		case len(f) == 4 && f[2] == "vs" && f[3] == "base":
+			unit = f[0]
+		case unit != "" && len(f) >= 9 && f[2] == "±" && f[5] == "±" && f[0] != "geomean":
+			rows = append(rows, benchstatRow{unit: unit, name: "Benchmark" + f[0], cells: strings.Join(f[1:], " "), delta: f[7], p: strings.Join(f[8:], " ")})
+		}
+	}
+	require.NotEmpty(t, rows, "no rows parsed from benchstat's output")
+	return rows
+}
+
+// TestMatchesBenchstat: the connector's verdicts, deltas, p-values and
+// regression records are benchstat's, on the same two go test outputs.
+func TestMatchesBenchstat(t *testing.T) {
+	base, slow := outputs(t)
+	p := startPipeline(t, nil, nil)
+	p.post(t, "run_id=base&service.name=checkout&vcs.ref.head.name=main&vcs.ref.head.revision=aaa", base)
+	assert.Empty(t, p.deltas(t), "the first run has no baseline")
+	p.post(t, "run_id=slow&service.name=checkout&vcs.ref.head.name=feature&vcs.ref.head.revision=bbb", slow)
+
+	rows := runBenchstat(t, base, slow)
+	deltas := p.deltas(t)
+	regressions := map[string]plog.LogRecord{}
+	for _, lr := range p.records() {
+		a := lr.Attributes()
+		regressions[displayName(str(a, benchdata.AttrName), procsOf(a))+" "+str(a, benchdata.AttrUnit)] = lr
+	}
+	var sawRegression, sawUnchanged bool
+	for _, row := range rows {
+		key := row.name + " " + row.unit
+		d, ok := deltas["slow "+key]
+		require.True(t, ok, "no delta for %s: %v", key, deltas)
+		assert.Equal(t, "base", d.baseline)
+		wantP := fmt.Sprintf("(p=%0.3f n=10)", d.p)
+		if d.p == 0 { // benchstat prints an exact 0 as no p
+			wantP = "(n=10)"
+		}
+		assert.Equal(t, row.p, wantP, key)
+		if row.delta == "~" {
+			assert.Equal(t, verdictNoChange, d.verdict, key)
+			sawUnchanged = true
+		} else {
+			assert.Equal(t, row.delta, fmt.Sprintf("%+.2f%%", (d.ratio-1)*100), key)
+			if row.delta != "0.00%" { // significant, equal medians
+				assert.NotEqual(t, verdictNoChange, d.verdict, key)
+			}
+		}
+		lr, logged := regressions[key]
+		wantLog := d.verdict == verdictRegression
+		assert.Equal(t, wantLog, logged, "%s: a record exactly for the regressions beyond 5%%", key)
+		if logged {
+			sawRegression = true
+			assert.Equal(t, row.name+" "+row.unit+"  "+row.cells, collapse(lr.Body().Str()), key)
+			assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
+			assert.Equal(t, "WARN", lr.SeverityText())
+			assert.Equal(t, row.delta, str(lr.Attributes(), attrDelta))
+			assert.Equal(t, "aaa", str(lr.Attributes(), benchdata.AttrBaselineCommit))
+		}
+	}
+	assert.True(t, sawRegression, "BenchmarkSum at 10x the work is a regression")
+	assert.Equal(t, int64(len(rows)), counterSum(t, p.tel, "otelcol_connector_benchstat_comparisons")-int64(len(rows)),
+		"each comparison counted once (the first run's %d series counted as no_baseline), not once per side", len(rows))
+	assert.True(t, sawUnchanged, "chunks/op is unchanged")
+	sum := deltas["slow BenchmarkSum"+procsSuffix(t, base)+" sec/op"]
+	assert.Equal(t, verdictRegression, sum.verdict)
+	assert.Greater(t, sum.ratio, 3.0)
+	for _, ld := range p.logs.AllLogs() {
+		ra := ld.ResourceLogs().At(0).Resource().Attributes()
+		assert.Equal(t, "slow", str(ra, benchdata.AttrRunID))
+		assert.Equal(t, "bbb", str(ra, benchdata.AttrRevision))
+		assert.Equal(t, "aaa", str(ra, benchdata.AttrBaselineCommit))
+		assert.Equal(t, "checkout", str(ra, benchdata.AttrServiceName))
+	}
+}
+
+// collapse writes a benchstat row as the test parsed benchstat's: the
+// name, the unit and the cells, single-spaced.
+func collapse(s string) string {
+	f := strings.Fields(s)
+	if len(f) < 2 {
+		return s
+	}
+	return f[0] + " " + f[1] + "  " + strings.Join(f[2:], " ")
+}
+
+func procsSuffix(t *testing.T, out []byte) string {
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.HasPrefix(line, "BenchmarkSum") {
+			return strings.TrimPrefix(strings.Fields(line)[0], "BenchmarkSum")
+		}
+	}
+	t.Fatal("no BenchmarkSum line")
+	return ""
+}
+
+// TestBaselineSelection: the last run of the baseline branch of the same
+// service, the run named by baseline_run_id, and none for another service.
+func TestBaselineSelection(t *testing.T) {
+	base, slow := outputs(t)
+	p := startPipeline(t, nil, nil)
+	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", slow) // main got slower
+	p.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", base)
+	p.post(t, "run_id=f2&service.name=checkout&vcs.ref.head.name=feature&baseline_run_id=m1", base)
+	p.post(t, "run_id=o1&service.name=other&vcs.ref.head.name=feature", base)
+	sum := "BenchmarkSum" + procsSuffix(t, base) + " sec/op"
+	d := p.deltas(t)
+	assert.Equal(t, "m1", d["m2 "+sum].baseline, "a main run against the main run before it")
+	assert.Equal(t, verdictRegression, d["m2 "+sum].verdict)
+	assert.Equal(t, "m2", d["f1 "+sum].baseline, "a branch run against main's last run")
+	assert.Equal(t, verdictImprovement, d["f1 "+sum].verdict)
+	assert.Equal(t, "m1", d["f2 "+sum].baseline, "the run named by baseline_run_id")
+	assert.Equal(t, verdictNoChange, d["f2 "+sum].verdict, "the same samples")
+	assert.Equal(t, 1.0, d["f2 "+sum].ratio)
+	for k := range d {
+		assert.False(t, strings.HasPrefix(k, "o1 "), "another service has no baseline: %s", k)
+	}
+	// A run posted in two requests (one per package, or a retry) is one
+	// run: its second part is compared with the same baseline.
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", slow)
+	var m2 []delta
+	for _, md := range p.metrics.AllMetrics()[len(p.metrics.AllMetrics())-1:] {
+		ra := md.ResourceMetrics().At(0).Resource().Attributes()
+		m2 = append(m2, delta{run: str(ra, benchdata.AttrRunID), baseline: str(ra, benchdata.AttrBaselineRunID)})
+	}
+	assert.Equal(t, []delta{{run: "m2", baseline: "m1"}}, m2)
+}
+
+// TestStatePersisted: a restarted connector finds its baselines in
+// storage; a failing storage is counted and the state kept in memory.
+func TestStatePersisted(t *testing.T) {
+	base, slow := outputs(t)
+	st := &memStorage{data: map[string][]byte{}}
+	first := startPipeline(t, nil, st)
+	first.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main&vcs.ref.head.revision=aaa", base)
+	require.Contains(t, st.data, "run/m1")
+
+	second := startPipeline(t, nil, st) // a new process, the same storage
+	second.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
+	d := second.deltas(t)["f1 BenchmarkSum"+procsSuffix(t, base)+" sec/op"]
+	assert.Equal(t, "m1", d.baseline)
+	assert.Equal(t, verdictRegression, d.verdict)
+
+	st.fail = true
+	second.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", slow)
+	assert.Positive(t, counterSum(t, second.tel, "otelcol_connector_benchstat_storage_errors"))
+	second.post(t, "run_id=f2&service.name=checkout&vcs.ref.head.name=feature", slow)
+	d = second.deltas(t)["f2 BenchmarkSum"+procsSuffix(t, base)+" sec/op"]
+	assert.Equal(t, "m2", d.baseline, "kept in memory")
+}
+
+// TestBoundedState: at most max_runs runs are held; the baseline branch's
+// last runs are the last to go.
+func TestBoundedState(t *testing.T) {
+	base, _ := outputs(t)
+	p := startPipeline(t, func(c *Config) { c.MaxRuns = 3; c.MaxSeriesPerRun = 2 }, nil)
+	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	for i := range 5 {
+		p.post(t, fmt.Sprintf("run_id=f%d&service.name=checkout&vcs.ref.head.name=feature", i), base)
+	}
+	assert.Equal(t, int64(3), counterSum(t, p.tel, "otelcol_connector_benchstat_runs_evicted"))
+	p.post(t, "run_id=f9&service.name=checkout&vcs.ref.head.name=feature", base)
+	n := 0
+	for k, d := range p.deltas(t) {
+		if strings.HasPrefix(k, "f9 ") {
+			n++
+			assert.Equal(t, "m1", d.baseline, "the baseline survived the evictions")
+		}
+	}
+	assert.Equal(t, 2, n, "only max_series_per_run series of a run are kept")
+	assert.Positive(t, counterSum(t, p.tel, "otelcol_connector_benchstat_series_dropped"))
+}
+
+func counterSum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
+	t.Helper()
+	m, err := tel.GetMetric(name)
+	if err != nil {
+		return 0
+	}
+	sum, ok := m.Data.(metricdata.Sum[int64])
+	require.True(t, ok, "%s is a %T", name, m.Data)
+	var n int64
+	for _, dp := range sum.DataPoints {
+		n += dp.Value
+	}
+	return n
+}
+
+var _ connector.Factory = NewFactory()

@@ -1,0 +1,322 @@
+package benchstatconnector // import "github.com/otelcol-fabric/otelcol-fabric/connectors/benchstatconnector"
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/connector"
+	"go.opentelemetry.io/collector/extension/xextension/storage"
+	"go.opentelemetry.io/collector/pdata/pcommon"
+	"go.opentelemetry.io/collector/pdata/pmetric"
+	"go.opentelemetry.io/otel/attribute"
+	"go.opentelemetry.io/otel/metric"
+	"go.uber.org/zap"
+
+	"github.com/otelcol-fabric/otelcol-fabric/connectors/benchstatconnector/internal/metadata"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/benchdata"
+)
+
+// run is what the state holds of one benchmark run.
+type run struct {
+	ID      string             `json:"id"`
+	Service string             `json:"service"`
+	Branch  string             `json:"branch,omitempty"`
+	Commit  string             `json:"commit,omitempty"`
+	Seq     uint64             `json:"seq"`
+	Series  map[string]*series `json:"series"`
+}
+
+// series is one benchmark and unit of a run: its samples.
+type series struct {
+	Unit    string    `json:"unit"`
+	Assume  string    `json:"assume,omitempty"`
+	Better  string    `json:"better,omitempty"`
+	Samples []float64 `json:"samples"`
+}
+
+// result is one data point compared with its baseline.
+type result struct {
+	resource pcommon.Resource // of the run
+	dp       pmetric.SummaryDataPoint
+	unit     string
+	baseline *run
+	cmp      comparison
+}
+
+// core is the state of one connector, shared by its metrics and logs
+// sides: the recent runs, and per service the runs of the baseline branch.
+type core struct {
+	cfg    *Config
+	set    connector.Settings
+	tb     *metadata.TelemetryBuilder
+	client storage.Client
+
+	metricsSide bool // a metrics side exists: it counts the verdicts
+
+	mu   sync.Mutex
+	seq  uint64
+	runs map[string]*run
+	// baselines[service] is that service's last two runs on the baseline
+	// branch, oldest first: a run of the branch is compared with the one
+	// before it, while it is still arriving (several requests, one run).
+	baselines map[string][]string
+}
+
+func newCore(set connector.Settings, cfg *Config) (*core, error) {
+	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
+	if err != nil {
+		return nil, fmt.Errorf("benchstat: telemetry: %w", err)
+	}
+	return &core{cfg: cfg, set: set, tb: tb, runs: map[string]*run{}, baselines: map[string][]string{}}, nil
+}
+
+func (c *core) start(ctx context.Context, host component.Host) error {
+	if c.cfg.Storage == nil {
+		return nil
+	}
+	ext, ok := host.GetExtensions()[*c.cfg.Storage]
+	if !ok {
+		return fmt.Errorf("benchstat: storage: extension %q is not configured (add it to service::extensions)", c.cfg.Storage)
+	}
+	se, ok := ext.(storage.Extension)
+	if !ok {
+		return fmt.Errorf("benchstat: storage: extension %q is not a storage extension", c.cfg.Storage)
+	}
+	client, err := se.GetClient(ctx, component.KindConnector, c.set.ID, "")
+	if err != nil {
+		return fmt.Errorf("benchstat: storage: %w", err)
+	}
+	c.client = client
+	return c.load(ctx)
+}
+
+func (c *core) hasMetrics() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.metricsSide
+}
+
+func (c *core) shutdownTelemetry() error {
+	c.tb.Shutdown()
+	return nil
+}
+
+func (c *core) shutdown(ctx context.Context) error {
+	var err error
+	if c.client != nil {
+		err = c.client.Close(ctx)
+	}
+	c.tb.Shutdown()
+	return err
+}
+
+func str(m pcommon.Map, key string) string {
+	v, ok := m.Get(key)
+	if !ok {
+		return ""
+	}
+	return v.AsString()
+}
+
+// seriesKey names a benchmark and unit across runs: the benchmark, its
+// GOMAXPROCS and the configuration benchstat splits tables by (package,
+// goos, goarch, cpu). User configuration lines (benchmark.config.*) are
+// not part of it: a commit: line differs on every run.
+func seriesKey(unit string, a pcommon.Map) string {
+	var b strings.Builder
+	for _, k := range []string{benchdata.AttrPackage, benchdata.AttrGOOS, benchdata.AttrGOARCH, benchdata.AttrCPU, benchdata.AttrName} {
+		b.WriteString(str(a, k))
+		b.WriteByte(0)
+	}
+	b.WriteString(str(a, benchdata.AttrProcs))
+	b.WriteByte(0)
+	b.WriteString(unit)
+	return b.String()
+}
+
+// observe compares every benchmark data point of md with its baseline and
+// records the runs. It is idempotent: the metrics and the logs side each
+// call it with the same data, and a retried request is the same run again;
+// both get the same results.
+func (c *core) observe(ctx context.Context, md pmetric.Metrics) []result {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []result
+	changed := map[string]bool{}
+	for _, rm := range md.ResourceMetrics().All() {
+		ra := rm.Resource().Attributes()
+		runID := str(ra, benchdata.AttrRunID)
+		if runID == "" {
+			continue // not a benchmark run
+		}
+		service := str(ra, benchdata.AttrServiceName)
+		branch := str(ra, benchdata.AttrBranch)
+		base := c.baselineFor(runID, service, str(ra, benchdata.AttrBaselineRunID))
+		r := c.runs[runID]
+		if r == nil {
+			c.seq++
+			r = &run{ID: runID, Service: service, Branch: branch, Commit: str(ra, benchdata.AttrRevision), Seq: c.seq, Series: map[string]*series{}}
+			c.runs[runID] = r
+		}
+		for _, sm := range rm.ScopeMetrics().All() {
+			for _, m := range sm.Metrics().All() {
+				unit, ok := m.Metadata().Get(benchdata.MetaUnit)
+				if !ok || m.Type() != pmetric.MetricTypeSummary {
+					continue
+				}
+				assume, better := str(m.Metadata(), benchdata.MetaAssume), str(m.Metadata(), benchdata.MetaBetter)
+				for _, dp := range m.Summary().DataPoints().All() {
+					samples, err := benchdata.Samples(dp)
+					if err == nil && !finite(samples) {
+						err = errNotFinite
+					}
+					if err != nil {
+						c.tb.ConnectorBenchstatSeriesDropped.Add(ctx, 1)
+						continue
+					}
+					key := seriesKey(unit.Str(), dp.Attributes())
+					res := result{resource: rm.Resource(), dp: dp, unit: unit.Str(), baseline: base}
+					if base != nil {
+						if old, ok := base.Series[key]; ok {
+							res.cmp = compare(unit.Str(), assume, better, old.Samples, samples, c.cfg.Alpha, c.cfg.Confidence, c.cfg.RegressionThreshold)
+						} else {
+							res.baseline = nil
+						}
+					}
+					out = append(out, res)
+					if _, ok := r.Series[key]; !ok && len(r.Series) >= c.cfg.MaxSeriesPerRun {
+						c.tb.ConnectorBenchstatSeriesDropped.Add(ctx, 1)
+						continue
+					}
+					r.Series[key] = &series{Unit: unit.Str(), Assume: assume, Better: better, Samples: samples}
+					changed[runID] = true
+				}
+			}
+		}
+		if branch == c.cfg.BaselineBranch && service != "" {
+			l := c.baselines[service]
+			if len(l) == 0 || l[len(l)-1] != runID {
+				l = append(l, runID)
+				if len(l) > 2 {
+					l = l[len(l)-2:]
+				}
+				c.baselines[service] = l
+				changed[indexKey] = true
+			}
+		}
+	}
+	evicted := c.evict(ctx)
+	if c.client != nil && (len(changed) > 0 || len(evicted) > 0) {
+		c.persist(ctx, changed, evicted)
+	}
+	return out
+}
+
+// baselineFor picks the run a run is compared with: the one it names, or
+// its service's last run on the baseline branch other than itself.
+func (c *core) baselineFor(runID, service, named string) *run {
+	if named != "" {
+		if named == runID {
+			return nil
+		}
+		return c.runs[named]
+	}
+	l := c.baselines[service]
+	for i := len(l) - 1; i >= 0; i-- {
+		if l[i] != runID {
+			return c.runs[l[i]]
+		}
+	}
+	return nil
+}
+
+// evict drops the oldest runs beyond max_runs, the runs that are some
+// service's baseline last.
+func (c *core) evict(ctx context.Context) []string {
+	if len(c.runs) <= c.cfg.MaxRuns {
+		return nil
+	}
+	isBaseline := map[string]bool{}
+	for _, l := range c.baselines {
+		for _, id := range l {
+			isBaseline[id] = true
+		}
+	}
+	all := make([]*run, 0, len(c.runs))
+	for _, r := range c.runs {
+		all = append(all, r)
+	}
+	sort.Slice(all, func(i, j int) bool {
+		if isBaseline[all[i].ID] != isBaseline[all[j].ID] {
+			return !isBaseline[all[i].ID]
+		}
+		return all[i].Seq < all[j].Seq
+	})
+	var evicted []string
+	for _, r := range all[:len(all)-c.cfg.MaxRuns] {
+		delete(c.runs, r.ID)
+		for svc, l := range c.baselines {
+			kept := l[:0]
+			for _, id := range l {
+				if id != r.ID {
+					kept = append(kept, id)
+				}
+			}
+			if len(kept) == 0 {
+				delete(c.baselines, svc)
+			} else {
+				c.baselines[svc] = kept
+			}
+		}
+		evicted = append(evicted, r.ID)
+	}
+	c.tb.ConnectorBenchstatRunsEvicted.Add(ctx, int64(len(evicted)))
+	return evicted
+}
+
+// count records a verdict.
+func (c *core) count(ctx context.Context, verdict string) {
+	c.tb.ConnectorBenchstatComparisons.Add(ctx, 1, metric.WithAttributeSet(attribute.NewSet(attribute.String("verdict", verdict))))
+}
+
+func (c *core) logStorageError(op string, err error) {
+	if err == nil {
+		return
+	}
+	c.tb.ConnectorBenchstatStorageErrors.Add(context.Background(), 1)
+	c.set.Logger.Warn("benchstat: storage "+op+" failed; the runs stay in memory (a restart would lose them): check the storage extension's directory",
+		zap.String("storage", c.cfg.Storage.String()), zap.Error(err))
+}
+
+func procsOf(a pcommon.Map) int64 {
+	v, ok := a.Get(benchdata.AttrProcs)
+	if !ok {
+		return 1
+	}
+	if v.Type() == pcommon.ValueTypeInt {
+		return v.Int()
+	}
+	n, _ := strconv.ParseInt(v.AsString(), 10, 64)
+	return n
+}
+
+var errNotFinite = errors.New("a sample is not a finite number")
+
+// finite: benchmath's tests and benchunit's scaling assume finite values
+// (the gobench receiver rejects others; a data point from elsewhere may
+// hold them).
+func finite(vals []float64) bool {
+	for _, v := range vals {
+		if math.IsNaN(v) || math.IsInf(v, 0) {
+			return false
+		}
+	}
+	return true
+}

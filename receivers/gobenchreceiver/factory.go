@@ -1,0 +1,38 @@
+package gobenchreceiver // import "github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver"
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/component"
+	"go.opentelemetry.io/collector/config/confighttp"
+	"go.opentelemetry.io/collector/consumer"
+	"go.opentelemetry.io/collector/receiver"
+
+	"github.com/otelcol-fabric/otelcol-fabric/receivers/gobenchreceiver/internal/metadata"
+)
+
+// defaultMaxBodyBytes bounds a request (after gzip inflation): go test
+// -bench -count 10 of a large module is a few hundred KiB of text.
+const defaultMaxBodyBytes = 8 << 20
+
+// defaultMaxRejectedLines: a few broken lines (a benchmark that printed
+// into its own output) are reported and skipped; a body made mostly of
+// them is refused.
+const defaultMaxRejectedLines = 1000
+
+// NewFactory returns the gobench receiver factory.
+func NewFactory() receiver.Factory {
+	return receiver.NewFactory(metadata.Type, createDefaultConfig,
+		receiver.WithMetrics(createMetrics, metadata.MetricsStability))
+}
+
+func createDefaultConfig() component.Config {
+	srv := confighttp.NewDefaultServerConfig()
+	srv.NetAddr.Endpoint = "localhost:4319"
+	srv.MaxRequestBodySize = defaultMaxBodyBytes
+	return &Config{ServerConfig: srv, Path: "/v1/benchmarks", MaxRejectedLines: defaultMaxRejectedLines}
+}
+
+func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {
+	return newReceiver(set, cfg.(*Config), next)
+}
