@@ -120,7 +120,7 @@ func (c *collector) relaunch() error {
 	for deadline := time.Now().Add(60 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
 		select {
 		case <-done:
-			return fmt.Errorf("exited before becoming healthy: %v", c.exitErr)
+			return fmt.Errorf("exited before becoming healthy: %w", c.exitErr)
 		default:
 		}
 		resp, err := client.Get("http://" + c.Health + "/")

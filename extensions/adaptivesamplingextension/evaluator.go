@@ -157,7 +157,6 @@ func randomness(id pcommon.TraceID, v *traceView) (sampling.Randomness, float64)
 func (e *evaluator) mark(td ptrace.Traces, r rate, pUp float64) {
 	th, combined := r.th, int64(0)
 	if pUp < 1 {
-		th = r.th
 		if r.n > 1 {
 			th = thresholdFor(pUp / float64(r.n))
 		} else {

@@ -285,15 +285,11 @@ func (s *sampler) sampleBias(scale float64) {
 	s.bias = 0.25*ratio + 0.75*s.bias
 }
 
-// estimate is a key's moving average corrected for its start at zero: after
-// t intervals of a steady count c the average is c(1-(1-w)^t), so dividing
-// by (1-(1-w)^t) gives c from the first interval on. Refinery uses the raw
+// debias corrects a moving average for its start at zero: after t
+// intervals of a steady count c the average is c(1-(1-w)^t), so dividing by
+// (1-(1-w)^t) gives c from the first interval on. Refinery uses the raw
 // average, which halves a new key's volume (at weight 0.5) and so keeps
 // twice its share for an interval.
-func (s *sampler) estimate(st *keyState) float64 {
-	return st.ema / s.debias(st)
-}
-
 func (s *sampler) debias(st *keyState) float64 {
 	return 1 - math.Pow(1-s.weight, float64(min(st.age, 64)))
 }
