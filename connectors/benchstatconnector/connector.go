@@ -68,7 +68,7 @@ type metricsSide struct {
 }
 
 func (m *metricsSide) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	results := m.sc.observe(ctx, md)
+	results := m.sc.observe(ctx, md, sideMetrics)
 	m.countVerdicts(ctx, results, true)
 	out := deltaMetrics(results, pcommon.NewTimestampFromTime(time.Now()))
 	if out.DataPointCount() == 0 {
@@ -85,7 +85,7 @@ type logsSide struct {
 }
 
 func (l *logsSide) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	results := l.sc.observe(ctx, md)
+	results := l.sc.observe(ctx, md, sideLogs)
 	l.countVerdicts(ctx, results, false)
 	out := regressionLogs(results, pcommon.NewTimestampFromTime(time.Now()))
 	if out.LogRecordCount() == 0 {

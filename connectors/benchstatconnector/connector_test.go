@@ -377,7 +377,7 @@ func TestBaselineSelection(t *testing.T) {
 	base, slow := outputs(t)
 	p := startPipeline(t, nil, nil)
 	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
-	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", slow) // main got slower
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", only(slow, "BenchmarkSum")) // main got slower
 	p.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", base)
 	p.post(t, "run_id=f2&service.name=checkout&vcs.ref.head.name=feature&baseline_run_id=m1", base)
 	p.post(t, "run_id=o1&service.name=other&vcs.ref.head.name=feature", base)
@@ -393,15 +393,51 @@ func TestBaselineSelection(t *testing.T) {
 	for k := range d {
 		assert.False(t, strings.HasPrefix(k, "o1 "), "another service has no baseline: %s", k)
 	}
-	// A run posted in two requests (one per package, or a retry) is one
-	// run: its second part is compared with the same baseline.
-	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", slow)
+	// A run posted in two requests (one per package) is one run: its
+	// second part is compared with the same baseline.
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", only(slow, "BenchmarkCopy"))
 	var m2 []delta
 	for _, md := range p.metrics.AllMetrics()[len(p.metrics.AllMetrics())-1:] {
 		ra := md.ResourceMetrics().At(0).Resource().Attributes()
 		m2 = append(m2, delta{run: str(ra, benchdata.AttrRunID), baseline: str(ra, benchdata.AttrBaselineRunID)})
 	}
 	assert.Equal(t, []delta{{run: "m2", baseline: "m1"}}, m2)
+}
+
+// only keeps the configuration lines of go test output and the results of
+// the benchmarks whose name starts with prefix: a part of a run.
+func only(out []byte, prefix string) []byte {
+	var b bytes.Buffer
+	for _, line := range strings.SplitAfter(string(out), "\n") {
+		if !strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, prefix) {
+			b.WriteString(line)
+		}
+	}
+	return b.Bytes()
+}
+
+// TestRetryReportsOnce: a request sent again (the receiver answered 503
+// because another branch of the pipeline refused it, after the connector
+// had it) reports nothing again, also after a restart.
+func TestRetryReportsOnce(t *testing.T) {
+	base, slow := outputs(t)
+	st := &memStorage{data: map[string][]byte{}}
+	p := startPipeline(t, nil, st)
+	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
+	points, records := p.metrics.DataPointCount(), p.logs.LogRecordCount()
+	compared := counterSum(t, p.tel, "otelcol_connector_benchstat_comparisons")
+	require.Positive(t, points)
+	require.Positive(t, records, "BenchmarkSum regressed")
+	p.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
+	assert.Equal(t, points, p.metrics.DataPointCount(), "no delta reported twice")
+	assert.Equal(t, records, p.logs.LogRecordCount(), "no regression logged twice")
+	assert.Equal(t, compared, counterSum(t, p.tel, "otelcol_connector_benchstat_comparisons"), "no comparison counted twice")
+
+	restarted := startPipeline(t, nil, st)
+	restarted.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
+	assert.Zero(t, restarted.metrics.DataPointCount(), "what was reported is stored with the run")
+	assert.Zero(t, restarted.logs.LogRecordCount())
 }
 
 // TestStatePersisted: a restarted connector finds its baselines in

@@ -31,7 +31,18 @@ type run struct {
 	Commit  string             `json:"commit,omitempty"`
 	Seq     uint64             `json:"seq"`
 	Series  map[string]*series `json:"series"`
+	// Reported holds, per comparison (baseline run and series) already
+	// emitted, the sides that emitted it (sideMetrics | sideLogs): a part
+	// sent again (a retry after another branch of the pipeline refused the
+	// request) is not reported a second time.
+	Reported map[string]uint8 `json:"reported,omitempty"`
 }
+
+// The sides of a connector, as bits of run.Reported.
+const (
+	sideMetrics uint8 = 1 << iota
+	sideLogs
+)
 
 // series is one benchmark and unit of a run: its samples.
 type series struct {
@@ -142,10 +153,11 @@ func seriesKey(unit string, a pcommon.Map) string {
 }
 
 // observe compares every benchmark data point of md with its baseline and
-// records the runs. It is idempotent: the metrics and the logs side each
-// call it with the same data, and a retried request is the same run again;
-// both get the same results.
-func (c *core) observe(ctx context.Context, md pmetric.Metrics) []result {
+// records the runs. The metrics and the logs side each call it with the
+// same data and get the same results, each comparison once: a comparison
+// already reported to a side is left out of what it returns (a retried
+// request is the same run again).
+func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []result {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []result
@@ -190,7 +202,14 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics) []result {
 							res.baseline = nil
 						}
 					}
-					out = append(out, res)
+					baseID := ""
+					if res.baseline != nil {
+						baseID = res.baseline.ID
+					}
+					if c.markReported(r, baseID+"\x00"+key, side) {
+						out = append(out, res)
+						changed[runID] = true
+					}
 					if _, ok := r.Series[key]; !ok && len(r.Series) >= c.cfg.MaxSeriesPerRun {
 						c.tb.ConnectorBenchstatSeriesDropped.Add(ctx, 1)
 						continue
@@ -217,6 +236,25 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics) []result {
 		c.persist(ctx, changed, evicted)
 	}
 	return out
+}
+
+// markReported records that side reported the comparison rk of r, and
+// says whether it had not yet. The record is bounded like the series: past
+// max_series_per_run comparisons a run's are reported without being
+// recorded.
+func (c *core) markReported(r *run, rk string, side uint8) bool {
+	got, ok := r.Reported[rk]
+	if got&side != 0 {
+		return false
+	}
+	if !ok && len(r.Reported) >= c.cfg.MaxSeriesPerRun {
+		return true
+	}
+	if r.Reported == nil {
+		r.Reported = map[string]uint8{}
+	}
+	r.Reported[rk] = got | side
+	return true
 }
 
 // baselineFor picks the run a run is compared with: the one it names, or

@@ -115,8 +115,10 @@ func (r *gobenchReceiver) Shutdown(ctx context.Context) error {
 type response struct {
 	RunID string `json:"run_id,omitempty"`
 	// Status: accepted (every line kept), partial (the lines in
-	// rejected_lines were left out, the rest was ingested), rejected or
-	// refused (nothing was ingested).
+	// rejected_lines were left out, the rest was ingested), rejected (400,
+	// 413, 415: nothing was ingested; or the pipeline refused the data
+	// permanently) or refused (503: the pipeline could not take it all
+	// now; a branch of the pipeline may have taken it).
 	Status          string         `json:"status"`
 	Message         string         `json:"message"`
 	Format          string         `json:"format,omitempty"`
@@ -200,11 +202,11 @@ func (r *gobenchReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		resp.Benchmarks, resp.DataPoints = 0, 0
 		if consumererror.IsPermanent(err) {
-			resp.Message = "gobench: the pipeline refused these benchmarks permanently; nothing was ingested: " + err.Error()
+			resp.Message = "gobench: the pipeline refused these benchmarks permanently (a branch of it that took them before the refusal keeps them), do not retry: " + err.Error()
 			return
 		}
 		status, resp.Status = http.StatusServiceUnavailable, "refused"
-		resp.Message = "gobench: the collector cannot take these benchmarks now; nothing was ingested, retry: " + err.Error()
+		resp.Message = "gobench: the pipeline cannot take these benchmarks now, retry the same upload (a branch of it may already have taken them: the benchstat connector reports each comparison once): " + err.Error()
 		return
 	}
 	r.tb.ReceiverGobenchBenchmarks.Add(req.Context(), int64(d.results))

@@ -396,7 +396,9 @@ func TestPipelineErrors(t *testing.T) {
 		status, resp, hdr := post(t, url+"?run_id=p", text, nil)
 		assert.Equal(t, tc.status, status)
 		assert.Equal(t, tc.state, resp.Status)
-		assert.Contains(t, resp.Message, "nothing was ingested")
+		// The pipeline fans out: a branch (benchstat) may have the data
+		// already, so the answer does not claim nothing was ingested.
+		assert.NotContains(t, resp.Message, "nothing was ingested")
 		assert.Zero(t, resp.DataPoints)
 		if tc.status == http.StatusServiceUnavailable {
 			assert.Equal(t, "5", hdr.Get("Retry-After"))
