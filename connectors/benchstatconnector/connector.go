@@ -180,7 +180,9 @@ func regressionLogs(results []result, now pcommon.Timestamp) plog.Logs {
 			a := lr.Attributes()
 			benchmarkAttributes(a, r)
 			a.PutStr(attrDelta, r.cmp.delta)
-			a.PutDouble(attrRatio, r.cmp.ratio)
+			if !math.IsInf(r.cmp.ratio, 0) && !math.IsNaN(r.cmp.ratio) {
+				a.PutDouble(attrRatio, r.cmp.ratio) // none from a zero baseline
+			}
 			a.PutDouble(attrPValue, r.cmp.cmp.P)
 			a.PutStr(benchdata.AttrBaselineRunID, r.baseline.ID)
 			if r.baseline.Commit != "" {

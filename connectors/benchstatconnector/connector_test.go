@@ -291,6 +291,10 @@ func runBenchstat(t *testing.T, base, slow []byte) []benchstatRow {
 // regression records are benchstat's, on the same two go test outputs.
 func TestMatchesBenchstat(t *testing.T) {
 	base, slow := outputs(t)
+	// A benchmark that starts allocating: 0 -> 1 allocs/op, which benchstat
+	// finds significant with no percentage ("?").
+	base = append(append([]byte(nil), base...), zeroAllocs(procsSuffix(t, base), 0)...)
+	slow = append(append([]byte(nil), slow...), zeroAllocs(procsSuffix(t, slow), 1)...)
 	p := startPipeline(t, nil, nil)
 	p.post(t, "run_id=base&service.name=checkout&vcs.ref.head.name=main&vcs.ref.head.revision=aaa", base)
 	assert.Empty(t, p.deltas(t), "the first run has no baseline")
@@ -303,7 +307,7 @@ func TestMatchesBenchstat(t *testing.T) {
 		a := lr.Attributes()
 		regressions[displayName(str(a, benchdata.AttrName), procsOf(a))+" "+str(a, benchdata.AttrUnit)] = lr
 	}
-	var sawRegression, sawUnchanged bool
+	var sawRegression, sawUnchanged, sawFromZero bool
 	for _, row := range rows {
 		key := row.name + " " + row.unit
 		d, ok := deltas["slow "+key]
@@ -314,10 +318,15 @@ func TestMatchesBenchstat(t *testing.T) {
 			wantP = "(n=10)"
 		}
 		assert.Equal(t, row.p, wantP, key)
-		if row.delta == "~" {
+		switch row.delta {
+		case "~":
 			assert.Equal(t, verdictNoChange, d.verdict, key)
 			sawUnchanged = true
-		} else {
+		case "?": // from a zero baseline: no ratio, no gobench.delta point
+			assert.Equal(t, verdictRegression, d.verdict, key)
+			assert.Zero(t, d.ratio, key)
+			sawFromZero = true
+		default:
 			assert.Equal(t, row.delta, fmt.Sprintf("%+.2f%%", (d.ratio-1)*100), key)
 			if row.delta != "0.00%" { // significant, equal medians
 				assert.NotEqual(t, verdictNoChange, d.verdict, key)
@@ -339,6 +348,12 @@ func TestMatchesBenchstat(t *testing.T) {
 	assert.Equal(t, int64(len(rows)), counterSum(t, p.tel, "otelcol_connector_benchstat_comparisons")-int64(len(rows)),
 		"each comparison counted once (the first run's %d series counted as no_baseline), not once per side", len(rows))
 	assert.True(t, sawUnchanged, "chunks/op is unchanged")
+	assert.True(t, sawFromZero, "BenchmarkZeroAllocs went from 0 to 1 allocs/op")
+	zero := regressions["BenchmarkZeroAllocs"+procsSuffix(t, base)+" allocs/op"]
+	require.NotEqual(t, plog.LogRecord{}, zero, "0 -> 1 allocs/op is logged")
+	assert.Equal(t, "?", str(zero.Attributes(), attrDelta))
+	_, hasRatio := zero.Attributes().Get(attrRatio)
+	assert.False(t, hasRatio, "no ratio from a zero baseline")
 	sum := deltas["slow BenchmarkSum"+procsSuffix(t, base)+" sec/op"]
 	assert.Equal(t, verdictRegression, sum.verdict)
 	assert.Greater(t, sum.ratio, 3.0)
@@ -349,6 +364,16 @@ func TestMatchesBenchstat(t *testing.T) {
 		assert.Equal(t, "aaa", str(ra, benchdata.AttrBaselineCommit))
 		assert.Equal(t, "checkout", str(ra, benchdata.AttrServiceName))
 	}
+}
+
+// zeroAllocs is go test output of a benchmark with the allocs/op given, 10
+// samples, appended to a run's output (its configuration lines apply).
+func zeroAllocs(procs string, allocs int) []byte {
+	var b bytes.Buffer
+	for i := range 10 {
+		fmt.Fprintf(&b, "BenchmarkZeroAllocs%s\t1000\t%d.0 ns/op\t%d allocs/op\n", procs, 100+i, allocs)
+	}
+	return b.Bytes()
 }
 
 // collapse writes a benchstat row as the test parsed benchstat's: the
