@@ -112,7 +112,7 @@ func groupByRun(results []result, keep func(result) bool) [][]result {
 		if r.baseline == nil || !keep(r) {
 			continue
 		}
-		id := str(r.resource.Attributes(), benchdata.AttrRunID) + "\x00" + r.baseline.ID
+		id := runKey(str(r.resource.Attributes(), benchdata.AttrServiceName), str(r.resource.Attributes(), benchdata.AttrRunID)) + "\x00" + r.baseline.ID
 		i, ok := at[id]
 		if !ok {
 			i = len(groups)

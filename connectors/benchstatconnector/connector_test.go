@@ -76,6 +76,16 @@ type memStorage struct {
 	fail bool
 }
 
+func (s *memStorage) keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k := range s.data {
+		out = append(out, k)
+	}
+	return out
+}
+
 func (s *memStorage) Start(context.Context, component.Host) error { return nil }
 func (s *memStorage) Shutdown(context.Context) error              { return nil }
 func (s *memStorage) GetClient(context.Context, component.Kind, component.ID, string) (storage.Client, error) {
@@ -465,6 +475,43 @@ func TestRetryReportsOnce(t *testing.T) {
 	assert.Zero(t, restarted.logs.LogRecordCount())
 }
 
+// TestRunsKeyedByService: two services whose CI numbers its runs alike (run
+// 42 of each) keep their own runs and baselines.
+func TestRunsKeyedByService(t *testing.T) {
+	base, slow := outputs(t)
+	st := &memStorage{data: map[string][]byte{}}
+	p := startPipeline(t, nil, st)
+	p.post(t, "run_id=42&service.name=checkout&vcs.ref.head.name=main&vcs.ref.head.revision=aaa", base)
+	p.post(t, "run_id=42&service.name=payments&vcs.ref.head.name=main&vcs.ref.head.revision=bbb", slow)
+	p.post(t, "run_id=43&service.name=checkout&vcs.ref.head.name=feature", base)
+	sum := "BenchmarkSum" + procsSuffix(t, base) + " sec/op"
+	d := p.deltas(t)["43 "+sum]
+	assert.Equal(t, "42", d.baseline)
+	assert.Equal(t, verdictNoChange, d.verdict, "checkout's run 42, not payments'")
+	assert.Equal(t, 1.0, d.ratio)
+	for _, md := range p.metrics.AllMetrics() {
+		assert.Equal(t, "aaa", str(md.ResourceMetrics().At(0).Resource().Attributes(), benchdata.AttrBaselineCommit))
+	}
+	assert.ElementsMatch(t, []string{"index", "run/checkout/42", "run/checkout/43", "run/payments/42"}, st.keys())
+}
+
+// TestStateKeyedByRunIDAloneIsRewritten: a state written when runs were
+// keyed by run id alone is read, and rewritten under the new keys.
+func TestStateKeyedByRunIDAloneIsRewritten(t *testing.T) {
+	base, slow := outputs(t)
+	st := &memStorage{data: map[string][]byte{}}
+	first := startPipeline(t, nil, st)
+	first.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	st.data["run/m1"] = st.data["run/checkout/m1"]
+	delete(st.data, "run/checkout/m1")
+	st.data[indexKey] = []byte(`{"seq":1,"runs":["m1"],"baselines":{"checkout":["m1"]}}`)
+
+	second := startPipeline(t, nil, st)
+	assert.ElementsMatch(t, []string{"index", "run/checkout/m1"}, st.keys(), "rewritten, the old entry deleted")
+	second.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
+	assert.Equal(t, "m1", second.deltas(t)["f1 BenchmarkSum"+procsSuffix(t, base)+" sec/op"].baseline)
+}
+
 // TestStatePersisted: a restarted connector finds its baselines in
 // storage; a failing storage is counted and the state kept in memory.
 func TestStatePersisted(t *testing.T) {
@@ -472,7 +519,7 @@ func TestStatePersisted(t *testing.T) {
 	st := &memStorage{data: map[string][]byte{}}
 	first := startPipeline(t, nil, st)
 	first.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main&vcs.ref.head.revision=aaa", base)
-	require.Contains(t, st.data, "run/m1")
+	require.Contains(t, st.data, "run/checkout/m1")
 
 	second := startPipeline(t, nil, st) // a new process, the same storage
 	second.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)

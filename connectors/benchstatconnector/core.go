@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -71,14 +72,25 @@ type core struct {
 
 	metricsSide bool // a metrics side exists: it counts the verdicts
 
-	mu   sync.Mutex
-	seq  uint64
+	mu  sync.Mutex
+	seq uint64
+	// runs by runKey: two services may both have a run 42 (a CI run
+	// number).
 	runs map[string]*run
-	// baselines[service] is that service's last two runs on the baseline
-	// branch, oldest first: a run of the branch is compared with the one
-	// before it, while it is still arriving (several requests, one run).
+	// baselines[service] is the run ids of that service's last two runs on
+	// the baseline branch, oldest first: a run of the branch is compared
+	// with the one before it, while it is still arriving (several
+	// requests, one run).
 	baselines map[string][]string
 }
+
+// runKey names a run in the state and in storage: its service and id,
+// each escaped so that the "/" between them is unambiguous.
+func runKey(service, id string) string {
+	return url.PathEscape(service) + "/" + url.PathEscape(id)
+}
+
+func (r *run) key() string { return runKey(r.Service, r.ID) }
 
 func newCore(set connector.Settings, cfg *Config) (*core, error) {
 	tb, err := metadata.NewTelemetryBuilder(set.TelemetrySettings)
@@ -170,12 +182,13 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []re
 		}
 		service := str(ra, benchdata.AttrServiceName)
 		branch := str(ra, benchdata.AttrBranch)
+		key := runKey(service, runID)
 		base := c.baselineFor(runID, service, str(ra, benchdata.AttrBaselineRunID))
-		r := c.runs[runID]
+		r := c.runs[key]
 		if r == nil {
 			c.seq++
 			r = &run{ID: runID, Service: service, Branch: branch, Commit: str(ra, benchdata.AttrRevision), Seq: c.seq, Series: map[string]*series{}}
-			c.runs[runID] = r
+			c.runs[key] = r
 		}
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
@@ -193,10 +206,10 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []re
 						c.tb.ConnectorBenchstatSeriesDropped.Add(ctx, 1)
 						continue
 					}
-					key := seriesKey(unit.Str(), dp.Attributes())
+					sk := seriesKey(unit.Str(), dp.Attributes())
 					res := result{resource: rm.Resource(), dp: dp, unit: unit.Str(), baseline: base}
 					if base != nil {
-						if old, ok := base.Series[key]; ok {
+						if old, ok := base.Series[sk]; ok {
 							res.cmp = compare(unit.Str(), assume, better, old.Samples, samples, c.cfg.Alpha, c.cfg.Confidence, c.cfg.RegressionThreshold)
 						} else {
 							res.baseline = nil
@@ -206,16 +219,16 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []re
 					if res.baseline != nil {
 						baseID = res.baseline.ID
 					}
-					if c.markReported(r, baseID+"\x00"+key, side) {
+					if c.markReported(r, baseID+"\x00"+sk, side) {
 						out = append(out, res)
-						changed[runID] = true
+						changed[key] = true
 					}
-					if _, ok := r.Series[key]; !ok && len(r.Series) >= c.cfg.MaxSeriesPerRun {
+					if _, ok := r.Series[sk]; !ok && len(r.Series) >= c.cfg.MaxSeriesPerRun {
 						c.tb.ConnectorBenchstatSeriesDropped.Add(ctx, 1)
 						continue
 					}
-					r.Series[key] = &series{Unit: unit.Str(), Assume: assume, Better: better, Samples: samples}
-					changed[runID] = true
+					r.Series[sk] = &series{Unit: unit.Str(), Assume: assume, Better: better, Samples: samples}
+					changed[key] = true
 				}
 			}
 		}
@@ -258,18 +271,19 @@ func (c *core) markReported(r *run, rk string, side uint8) bool {
 }
 
 // baselineFor picks the run a run is compared with: the one it names, or
-// its service's last run on the baseline branch other than itself.
+// its service's last run on the baseline branch other than itself; both of
+// the same service.
 func (c *core) baselineFor(runID, service, named string) *run {
 	if named != "" {
 		if named == runID {
 			return nil
 		}
-		return c.runs[named]
+		return c.runs[runKey(service, named)]
 	}
 	l := c.baselines[service]
 	for i := len(l) - 1; i >= 0; i-- {
 		if l[i] != runID {
-			return c.runs[l[i]]
+			return c.runs[runKey(service, l[i])]
 		}
 	}
 	return nil
@@ -282,9 +296,9 @@ func (c *core) evict(ctx context.Context) []string {
 		return nil
 	}
 	isBaseline := map[string]bool{}
-	for _, l := range c.baselines {
+	for svc, l := range c.baselines {
 		for _, id := range l {
-			isBaseline[id] = true
+			isBaseline[runKey(svc, id)] = true
 		}
 	}
 	all := make([]*run, 0, len(c.runs))
@@ -292,15 +306,15 @@ func (c *core) evict(ctx context.Context) []string {
 		all = append(all, r)
 	}
 	sort.Slice(all, func(i, j int) bool {
-		if isBaseline[all[i].ID] != isBaseline[all[j].ID] {
-			return !isBaseline[all[i].ID]
+		if isBaseline[all[i].key()] != isBaseline[all[j].key()] {
+			return !isBaseline[all[i].key()]
 		}
 		return all[i].Seq < all[j].Seq
 	})
 	var evicted []string
 	for _, r := range all[:len(all)-c.cfg.MaxRuns] {
-		delete(c.runs, r.ID)
-		for svc, l := range c.baselines {
+		delete(c.runs, r.key())
+		if l, ok := c.baselines[r.Service]; ok {
 			kept := l[:0]
 			for _, id := range l {
 				if id != r.ID {
@@ -308,12 +322,12 @@ func (c *core) evict(ctx context.Context) []string {
 				}
 			}
 			if len(kept) == 0 {
-				delete(c.baselines, svc)
+				delete(c.baselines, r.Service)
 			} else {
-				c.baselines[svc] = kept
+				c.baselines[r.Service] = kept
 			}
 		}
-		evicted = append(evicted, r.ID)
+		evicted = append(evicted, r.key())
 	}
 	c.tb.ConnectorBenchstatRunsEvicted.Add(ctx, int64(len(evicted)))
 	return evicted
