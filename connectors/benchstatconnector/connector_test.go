@@ -475,6 +475,25 @@ func TestRetryReportsOnce(t *testing.T) {
 	assert.Zero(t, restarted.logs.LogRecordCount())
 }
 
+// TestBaselinePinned: a part of a baseline-branch run arriving after a
+// newer run of the branch is compared with the baseline its first part had,
+// and does not become the branch's newest run again.
+func TestBaselinePinned(t *testing.T) {
+	base, slow := outputs(t)
+	p := startPipeline(t, nil, nil)
+	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", only(slow, "BenchmarkSum"))
+	p.post(t, "run_id=m3&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", only(slow, "BenchmarkCopy"))
+	last := p.metrics.AllMetrics()[len(p.metrics.AllMetrics())-1].ResourceMetrics().At(0).Resource().Attributes()
+	assert.Equal(t, "m2", str(last, benchdata.AttrRunID))
+	assert.Equal(t, "m1", str(last, benchdata.AttrBaselineRunID), "m2's second part against m2's baseline, not the newer m3")
+
+	p.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", base)
+	d := p.deltas(t)["f1 BenchmarkSum"+procsSuffix(t, base)+" sec/op"]
+	assert.Equal(t, "m3", d.baseline, "m3 is still main's last run")
+}
+
 // TestRunsKeyedByService: two services whose CI numbers its runs alike (run
 // 42 of each) keep their own runs and baselines.
 func TestRunsKeyedByService(t *testing.T) {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net/url"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -32,6 +33,12 @@ type run struct {
 	Commit  string             `json:"commit,omitempty"`
 	Seq     uint64             `json:"seq"`
 	Series  map[string]*series `json:"series"`
+	// Baseline is the id of the run (of the same service) this run is
+	// compared with, chosen when the run is first seen (Pinned): its later
+	// parts and retries are compared with the same run, even after a newer
+	// run of the baseline branch arrived. Empty: none.
+	Baseline string `json:"baseline,omitempty"`
+	Pinned   bool   `json:"pinned,omitempty"`
 	// Reported holds, per comparison (baseline run and series) already
 	// emitted, the sides that emitted it (sideMetrics | sideLogs): a part
 	// sent again (a retry after another branch of the pipeline refused the
@@ -183,12 +190,23 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []re
 		service := str(ra, benchdata.AttrServiceName)
 		branch := str(ra, benchdata.AttrBranch)
 		key := runKey(service, runID)
-		base := c.baselineFor(runID, service, str(ra, benchdata.AttrBaselineRunID))
 		r := c.runs[key]
-		if r == nil {
+		isNew := r == nil
+		if isNew {
 			c.seq++
 			r = &run{ID: runID, Service: service, Branch: branch, Commit: str(ra, benchdata.AttrRevision), Seq: c.seq, Series: map[string]*series{}}
 			c.runs[key] = r
+		}
+		if !r.Pinned {
+			if b := c.baselineFor(runID, service, str(ra, benchdata.AttrBaselineRunID)); b != nil {
+				r.Baseline = b.ID
+			}
+			r.Pinned = true
+			changed[key] = true
+		}
+		var base *run
+		if r.Baseline != "" {
+			base = c.runs[runKey(service, r.Baseline)] // nil once evicted
 		}
 		for _, sm := range rm.ScopeMetrics().All() {
 			for _, m := range sm.Metrics().All() {
@@ -232,9 +250,12 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []re
 				}
 			}
 		}
-		if branch == c.cfg.BaselineBranch && service != "" {
+		// A run joins its service's baseline list when first seen: a later
+		// part or a retry arriving after a newer run of the branch must not
+		// make it the newest again.
+		if isNew && branch == c.cfg.BaselineBranch && service != "" {
 			l := c.baselines[service]
-			if len(l) == 0 || l[len(l)-1] != runID {
+			if !slices.Contains(l, runID) {
 				l = append(l, runID)
 				if len(l) > 2 {
 					l = l[len(l)-2:]
