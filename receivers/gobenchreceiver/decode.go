@@ -75,9 +75,9 @@ func detectFormat(param string, body []byte) (string, error) {
 // decode parses a request body of the given format. It never fails on a
 // malformed line: the line is reported in rejected and the rest is kept. It
 // fails when a line is longer than maxLineBytes.
-func decode(body []byte, format string) (*decoded, error) {
+func decode(body []byte, format string, maxSamples int) (*decoded, error) {
 	d := &decoded{}
-	agg := newAggregator()
+	agg := newAggregator(maxSamples)
 	if format == formatJSON {
 		streams, rejected, err := splitJSON(body)
 		if err != nil {
@@ -116,8 +116,11 @@ func (d *decoded) read(agg *aggregator, text []byte, name string, lines []int) e
 				d.rejected = append(d.rejected, rejectedLine{Line: bodyLine(l), Error: msg})
 				continue
 			}
+			if msg := agg.add(rec); msg != "" {
+				d.rejected = append(d.rejected, rejectedLine{Line: bodyLine(l), Error: msg})
+				continue
+			}
 			d.results++
-			agg.add(rec)
 		case *benchfmt.SyntaxError:
 			d.rejected = append(d.rejected, rejectedLine{Line: bodyLine(rec.Line), Error: rec.Msg})
 		case *benchfmt.UnitMetadata:
@@ -231,20 +234,23 @@ func splitJSON(body []byte) ([]*jsonStream, []rejectedLine, error) {
 // aggregator groups the samples of a run by configuration, name and unit,
 // keeping the order in which they first appear.
 type aggregator struct {
-	byKey map[string]*series
-	list  []*series
-	meta  map[benchfmt.UnitMetadataKey]string
+	byKey      map[string]*series
+	list       []*series
+	meta       map[benchfmt.UnitMetadataKey]string
+	maxSamples int // per series
 }
 
-func newAggregator() *aggregator {
-	return &aggregator{byKey: map[string]*series{}, meta: map[benchfmt.UnitMetadataKey]string{}}
+func newAggregator(maxSamples int) *aggregator {
+	return &aggregator{byKey: map[string]*series{}, meta: map[benchfmt.UnitMetadataKey]string{}, maxSamples: maxSamples}
 }
 
 func (a *aggregator) unitMeta(m *benchfmt.UnitMetadata) {
 	a.meta[m.UnitMetadataKey] = m.Value
 }
 
-func (a *aggregator) add(r *benchfmt.Result) {
+// add adds the values of a result line to their series, or none of them
+// and says why.
+func (a *aggregator) add(r *benchfmt.Result) string {
 	name, procs := splitProcs(r.Name)
 	var key strings.Builder
 	for _, c := range r.Config {
@@ -262,6 +268,11 @@ func (a *aggregator) add(r *benchfmt.Result) {
 	key.WriteByte(0)
 	base := key.String()
 	for _, v := range r.Values {
+		if s := a.byKey[base+v.Unit]; s != nil && len(s.values) >= a.maxSamples {
+			return fmt.Sprintf("Benchmark%s already has max_samples_per_benchmark (%d) %s samples in this request (each sample is a Prometheus series): run go test with a smaller -count, or split the upload", r.Name, a.maxSamples, unitOf(v))
+		}
+	}
+	for _, v := range r.Values {
 		k := base + v.Unit
 		s := a.byKey[k]
 		if s == nil {
@@ -276,6 +287,7 @@ func (a *aggregator) add(r *benchfmt.Result) {
 		}
 		s.values = append(s.values, v.Value)
 	}
+	return ""
 }
 
 // finish copies the unit metadata onto every series.

@@ -20,6 +20,11 @@ const defaultMaxBodyBytes = 8 << 20
 // them is refused.
 const defaultMaxRejectedLines = 1000
 
+// defaultMaxSamplesPerBenchmark: benchstat's own advice is -count 10 or
+// 20; 100 leaves room for merged runs and bounds a data point at 101
+// quantiles (Prometheus series).
+const defaultMaxSamplesPerBenchmark = 100
+
 // NewFactory returns the gobench receiver factory.
 func NewFactory() receiver.Factory {
 	return receiver.NewFactory(metadata.Type, createDefaultConfig,
@@ -30,7 +35,7 @@ func createDefaultConfig() component.Config {
 	srv := confighttp.NewDefaultServerConfig()
 	srv.NetAddr.Endpoint = "localhost:4319"
 	srv.MaxRequestBodySize = defaultMaxBodyBytes
-	return &Config{ServerConfig: srv, Path: "/v1/benchmarks", MaxRejectedLines: defaultMaxRejectedLines}
+	return &Config{ServerConfig: srv, Path: "/v1/benchmarks", MaxRejectedLines: defaultMaxRejectedLines, MaxSamplesPerBenchmark: defaultMaxSamplesPerBenchmark}
 }
 
 func createMetrics(_ context.Context, set receiver.Settings, cfg component.Config, next consumer.Metrics) (receiver.Metrics, error) {

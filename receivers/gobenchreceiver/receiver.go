@@ -174,7 +174,7 @@ func (r *gobenchReceiver) handle(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	resp.Format = format
-	d, err := decode(body, format)
+	d, err := decode(body, format, r.cfg.MaxSamplesPerBenchmark)
 	if err != nil {
 		resp.Message = "gobench: " + err.Error() + "; nothing was ingested"
 		return
@@ -190,7 +190,7 @@ func (r *gobenchReceiver) handle(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if len(d.rejected) > r.cfg.MaxRejectedLines {
-		resp.Message = fmt.Sprintf("gobench: %d malformed lines, more than max_rejected_lines (%d); nothing was ingested", len(d.rejected), r.cfg.MaxRejectedLines)
+		resp.Message = fmt.Sprintf("gobench: %d rejected lines (malformed or beyond a limit), more than max_rejected_lines (%d); nothing was ingested", len(d.rejected), r.cfg.MaxRejectedLines)
 		return
 	}
 
@@ -214,7 +214,7 @@ func (r *gobenchReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	resp.Message = fmt.Sprintf("gobench: %d benchmark results ingested as %d data points", d.results, resp.DataPoints)
 	if len(d.rejected) > 0 {
 		resp.Status = "partial"
-		resp.Message += fmt.Sprintf("; %d malformed lines were left out (see rejected_lines), the rest was ingested", len(d.rejected))
+		resp.Message += fmt.Sprintf("; %d lines were left out (malformed or beyond a limit: see rejected_lines), the rest was ingested", len(d.rejected))
 	}
 }
 

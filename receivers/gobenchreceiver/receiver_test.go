@@ -6,6 +6,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -301,7 +302,7 @@ func TestMalformedLinesKeptRest(t *testing.T) {
 	status, resp, _ := post(t, url+"?run_id=m1", []byte(strings.Join(lines, "\n")), nil)
 	require.Equal(t, http.StatusOK, status, resp.Message)
 	assert.Equal(t, "partial", resp.Status)
-	assert.Contains(t, resp.Message, "2 malformed lines were left out")
+	assert.Contains(t, resp.Message, "2 lines were left out")
 	require.Len(t, resp.RejectedLines, 2)
 	assert.Equal(t, 6, resp.RejectedLines[0].Line)
 	assert.Equal(t, len(lines)-1, resp.RejectedLines[1].Line)
@@ -309,6 +310,30 @@ func TestMalformedLinesKeptRest(t *testing.T) {
 	assert.Equal(t, 11, resp.Benchmarks)
 	_, ps := points(t, sink)
 	assert.Len(t, ps, 16, "the other lines are all there")
+}
+
+// TestSamplesPerBenchmarkBounded: one data point holds at most
+// max_samples_per_benchmark samples (quantiles, so Prometheus series); the
+// lines beyond are rejected.
+func TestSamplesPerBenchmarkBounded(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("pkg: p\n")
+	for i := range 105 {
+		fmt.Fprintf(&b, "BenchmarkX-2 100 %d ns/op\n", 10+i)
+	}
+	sink := new(consumertest.MetricsSink)
+	url := startReceiver(t, sink, nil)
+	status, resp, _ := post(t, url+"?run_id=m1", []byte(b.String()), nil)
+	require.Equal(t, http.StatusOK, status, resp.Message)
+	assert.Equal(t, "partial", resp.Status)
+	assert.Equal(t, 100, resp.Benchmarks)
+	require.Equal(t, 5, resp.RejectedCount)
+	assert.Equal(t, 102, resp.RejectedLines[0].Line, "the 101st result, after the pkg: line")
+	assert.Contains(t, resp.RejectedLines[0].Error, "BenchmarkX-2 already has max_samples_per_benchmark (100) ns/op samples")
+	require.Len(t, sink.AllMetrics(), 1)
+	dp := sink.AllMetrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Summary().DataPoints().At(0)
+	assert.Equal(t, uint64(100), dp.Count())
+	assert.LessOrEqual(t, dp.QuantileValues().Len(), 101)
 }
 
 func TestMalformedJSONEvent(t *testing.T) {
