@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/binary"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -334,6 +335,42 @@ func TestSamplesPerBenchmarkBounded(t *testing.T) {
 	dp := sink.AllMetrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().At(0).Summary().DataPoints().At(0)
 	assert.Equal(t, uint64(100), dp.Count())
 	assert.LessOrEqual(t, dp.QuantileValues().Len(), 101)
+}
+
+// snappyBlock encodes b in snappy's block format with literals only: the
+// tests need a valid body, not a small one.
+func snappyBlock(b []byte) []byte {
+	out := binary.AppendUvarint(nil, uint64(len(b)))
+	for len(b) > 0 {
+		n := min(len(b), 60)
+		out = append(out, byte(n-1)<<2)
+		out = append(out, b[:n]...)
+		b = b[n:]
+	}
+	return out
+}
+
+// TestOnlyBoundedEncodings: confighttp's snappy decoder inflates a whole
+// body before max_request_body_size applies, so the receiver accepts only
+// identity and gzip by default.
+func TestOnlyBoundedEncodings(t *testing.T) {
+	text, _ := realOutput(t)
+	url := startReceiver(t, new(consumertest.MetricsSink), nil)
+	for _, enc := range []string{"snappy", "zstd", "lz4", "deflate", "zlib"} {
+		body := text
+		if enc == "snappy" {
+			body = snappyBlock(text)
+		}
+		req, err := http.NewRequest(http.MethodPost, url+"?run_id=enc", bytes.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Encoding", enc)
+		res, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		msg, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		assert.Equal(t, http.StatusBadRequest, res.StatusCode, "%s: %s", enc, msg)
+		assert.Contains(t, string(msg), "unsupported Content-Encoding", enc)
+	}
 }
 
 func TestMalformedJSONEvent(t *testing.T) {
