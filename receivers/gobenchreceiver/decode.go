@@ -238,10 +238,14 @@ type aggregator struct {
 	list       []*series
 	meta       map[benchfmt.UnitMetadataKey]string
 	maxSamples int // per series
+	// unitOfMetric is the unit each metric name of the request stands for:
+	// different units may map to one name (a-b/op, a_b/op; a custom
+	// "throughput" and B/s), and one metric cannot hold both.
+	unitOfMetric map[string]string
 }
 
 func newAggregator(maxSamples int) *aggregator {
-	return &aggregator{byKey: map[string]*series{}, meta: map[benchfmt.UnitMetadataKey]string{}, maxSamples: maxSamples}
+	return &aggregator{byKey: map[string]*series{}, meta: map[benchfmt.UnitMetadataKey]string{}, maxSamples: maxSamples, unitOfMetric: map[string]string{}}
 }
 
 func (a *aggregator) unitMeta(m *benchfmt.UnitMetadata) {
@@ -267,10 +271,23 @@ func (a *aggregator) add(r *benchfmt.Result) string {
 	key.WriteString(strconv.Itoa(procs))
 	key.WriteByte(0)
 	base := key.String()
-	for _, v := range r.Values {
+	for i, v := range r.Values {
 		if s := a.byKey[base+v.Unit]; s != nil && len(s.values) >= a.maxSamples {
 			return fmt.Sprintf("Benchmark%s already has max_samples_per_benchmark (%d) %s samples in this request (each sample is a Prometheus series): run go test with a smaller -count, or split the upload", r.Name, a.maxSamples, unitOf(v))
 		}
+		name := metricFor(v.Unit).name
+		other, ok := a.unitOfMetric[name]
+		for _, w := range r.Values[:i] {
+			if !ok && w.Unit != v.Unit && metricFor(w.Unit).name == name {
+				other, ok = w.Unit, true
+			}
+		}
+		if ok && other != v.Unit {
+			return fmt.Sprintf("unit %q and unit %q would both be metric %s: rename one of them (b.ReportMetric)", unitOf(v), other, name)
+		}
+	}
+	for _, v := range r.Values {
+		a.unitOfMetric[metricFor(v.Unit).name] = v.Unit
 	}
 	for _, v := range r.Values {
 		k := base + v.Unit

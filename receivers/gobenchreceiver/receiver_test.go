@@ -373,6 +373,37 @@ func TestOnlyBoundedEncodings(t *testing.T) {
 	}
 }
 
+// TestUnitsOfOneMetricName: custom units that map to one metric name (or
+// to a known unit's) are rejected, not merged into one metric.
+func TestUnitsOfOneMetricName(t *testing.T) {
+	body := "pkg: p\n" +
+		"BenchmarkA 100 1 ns/op 2 a-b/op\n" +
+		"BenchmarkB 100 1 ns/op 3 a_b/op\n" +
+		"BenchmarkC 100 1 ns/op 4 a.b/op 5 a.b/op\n" +
+		"BenchmarkD 100 1 ns/op 6 MB/s\n" +
+		"BenchmarkE 100 1 ns/op 7 throughput\n" +
+		"BenchmarkF 100 1 ns/op 8 x-y/op 9 x_y/op\n" +
+		"BenchmarkA 100 1 ns/op 2 a-b/op\n"
+	sink := new(consumertest.MetricsSink)
+	url := startReceiver(t, sink, nil)
+	status, resp, _ := post(t, url+"?run_id=u", []byte(body), nil)
+	require.Equal(t, http.StatusOK, status, resp.Message)
+	assert.Equal(t, 3, resp.Benchmarks, "A twice and D")
+	var lines []int
+	for _, r := range resp.RejectedLines {
+		lines = append(lines, r.Line)
+	}
+	assert.Equal(t, []int{3, 4, 6, 7}, lines)
+	assert.Contains(t, resp.RejectedLines[0].Error, `unit "a_b/op" and unit "a-b/op" would both be metric gobench.a_b_per_op`)
+	assert.Contains(t, resp.RejectedLines[2].Error, "gobench.throughput")
+	assert.Contains(t, resp.RejectedLines[3].Error, `unit "x_y/op" and unit "x-y/op"`)
+	seen := map[string]bool{}
+	for _, m := range sink.AllMetrics()[0].ResourceMetrics().At(0).ScopeMetrics().At(0).Metrics().All() {
+		assert.False(t, seen[m.Name()], "one metric per name: %s", m.Name())
+		seen[m.Name()] = true
+	}
+}
+
 func TestMalformedJSONEvent(t *testing.T) {
 	_, js := realOutput(t)
 	lines := strings.Split(string(js), "\n")
