@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -107,6 +108,7 @@ func (d *decoded) read(agg *aggregator, text []byte, name string, lines []int) e
 		}
 		return lines[l-1]
 	}
+	d.rejectPrefixed(text, bodyLine)
 	r := benchfmt.NewReader(bytes.NewReader(text), name)
 	for r.Scan() {
 		switch rec := r.Result().(type) {
@@ -134,6 +136,31 @@ func (d *decoded) read(agg *aggregator, text []byte, name string, lines []int) e
 		return err
 	}
 	return nil
+}
+
+// prefixedResult is a benchmark result line after something else: an
+// indent, or a CI log's timestamp. benchfmt reads a result only at the start
+// of a line and takes any other line for text, so without this check such a
+// line would be dropped without a word.
+var prefixedResult = regexp.MustCompile(`\bBenchmark\S*\s+\d+\s+[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s+\S`)
+
+// rejectPrefixed reports the lines of text that look like benchmark
+// results but do not start the line.
+func (d *decoded) rejectPrefixed(text []byte, bodyLine func(int) int) {
+	for n := 1; len(text) > 0; n++ {
+		line := text
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = nil
+		}
+		if bytes.HasPrefix(line, []byte("Benchmark")) || !bytes.Contains(line, []byte("Benchmark")) {
+			continue
+		}
+		if prefixedResult.Match(line) {
+			d.rejected = append(d.rejected, rejectedLine{Line: bodyLine(n), Error: "a benchmark result that does not start the line (an indent or a log prefix such as a timestamp): go test prints results at the start of a line; strip the prefix before posting"})
+		}
+	}
 }
 
 // checkResult refuses what benchfmt accepts but a metric cannot carry.

@@ -404,6 +404,28 @@ func TestUnitsOfOneMetricName(t *testing.T) {
 	}
 }
 
+// TestPrefixedResultLines: result lines after an indent or a CI log prefix
+// are not read by benchfmt; they are reported, not dropped silently.
+func TestPrefixedResultLines(t *testing.T) {
+	body := "pkg: p\n" +
+		"BenchmarkA-2 100 12.5 ns/op\n" +
+		"    BenchmarkA-2 100 13 ns/op\n" +
+		"2026-12-01T01:56:00.123Z BenchmarkA-2 \t 100 \t 1.2e+01 ns/op \t 0 B/op\n" +
+		"--- BENCH: BenchmarkA-2\n" +
+		"    bench_test.go:12: BenchmarkA is slow\n" +
+		"ok  \tp\t0.1s\n"
+	sink := new(consumertest.MetricsSink)
+	url := startReceiver(t, sink, nil)
+	status, resp, _ := post(t, url+"?run_id=pre", []byte(body), nil)
+	require.Equal(t, http.StatusOK, status, resp.Message)
+	assert.Equal(t, "partial", resp.Status)
+	assert.Equal(t, 1, resp.Benchmarks)
+	require.Len(t, resp.RejectedLines, 2)
+	assert.Equal(t, 3, resp.RejectedLines[0].Line)
+	assert.Equal(t, 4, resp.RejectedLines[1].Line)
+	assert.Contains(t, resp.RejectedLines[0].Error, "does not start the line")
+}
+
 func TestMalformedJSONEvent(t *testing.T) {
 	_, js := realOutput(t)
 	lines := strings.Split(string(js), "\n")
