@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -263,7 +264,7 @@ func (p *benchPipeline) records() []plog.LogRecord {
 // benchstatRow is a row of benchstat's text output.
 type benchstatRow struct {
 	unit, name string
-	cells      string // old ± r  new ± r  delta (p=... n=...), spaces collapsed
+	raw        string // the line as benchstat printed it
 	delta, p   string
 }
 
@@ -290,7 +291,7 @@ func runBenchstat(t *testing.T, base, slow []byte) []benchstatRow {
 		case len(f) == 4 && f[2] == "vs" && f[3] == "base":
 			unit = f[0]
 		case unit != "" && len(f) >= 9 && f[2] == "±" && f[5] == "±" && f[0] != "geomean":
-			rows = append(rows, benchstatRow{unit: unit, name: "Benchmark" + f[0], cells: strings.Join(f[1:], " "), delta: f[7], p: strings.Join(f[8:], " ")})
+			rows = append(rows, benchstatRow{unit: unit, name: "Benchmark" + f[0], raw: line, delta: f[7], p: strings.Join(f[8:], " ")})
 		}
 	}
 	require.NotEmpty(t, rows, "no rows parsed from benchstat's output")
@@ -347,7 +348,7 @@ func TestMatchesBenchstat(t *testing.T) {
 		assert.Equal(t, wantLog, logged, "%s: a record exactly for the regressions beyond 5%%", key)
 		if logged {
 			sawRegression = true
-			assert.Equal(t, row.name+" "+row.unit+"  "+row.cells, collapse(lr.Body().Str()), key)
+			assert.Equal(t, regressionBody(row), lr.Body().Str(), key)
 			assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
 			assert.Equal(t, "WARN", lr.SeverityText())
 			assert.Equal(t, row.delta, str(lr.Attributes(), attrDelta))
@@ -386,14 +387,22 @@ func zeroAllocs(procs string, allocs int) []byte {
 	return b.Bytes()
 }
 
-// collapse writes a benchstat row as the test parsed benchstat's: the
-// name, the unit and the cells, single-spaced.
-func collapse(s string) string {
-	f := strings.Fields(s)
-	if len(f) < 2 {
-		return s
-	}
-	return f[0] + " " + f[1] + "  " + strings.Join(f[2:], " ")
+var (
+	plusMinusPadding = regexp.MustCompile(`±\s+`)
+	columnPadding    = regexp.MustCompile(`\s{2,}`)
+)
+
+// regressionBody is the body of a WARN record as the README defines it,
+// from benchstat's line as printed: the name with go test's Benchmark
+// prefix, a space, the unit (the header of benchstat's table), two spaces,
+// then benchstat's cells with the column padding (and its footnote marks)
+// taken out: two spaces between cells, one inside ("± 6%", "~ (p=...)").
+func regressionBody(row benchstatRow) string {
+	line := strings.NewReplacer("│", " ", "¹", " ", "²", " ", "³", " ").Replace(row.raw)
+	line = plusMinusPadding.ReplaceAllString(line, "± ")
+	line = columnPadding.ReplaceAllString(strings.TrimSpace(line), "  ")
+	name, cells, _ := strings.Cut(line, "  ")
+	return "Benchmark" + name + " " + row.unit + "  " + cells
 }
 
 func procsSuffix(t *testing.T, out []byte) string {
