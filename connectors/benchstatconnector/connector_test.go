@@ -585,6 +585,22 @@ func TestBoundedState(t *testing.T) {
 	assert.Positive(t, counterSum(t, p.tel, "otelcol_connector_benchstat_series_dropped"))
 }
 
+// TestRequestRunNotEvicted: a run is not evicted by the request that
+// brings it, even when it is the only run that is not a baseline; each
+// eviction is counted once.
+func TestRequestRunNotEvicted(t *testing.T) {
+	base, _ := outputs(t)
+	p := startPipeline(t, func(c *Config) { c.MaxRuns = 2 }, nil)
+	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=p1&service.name=checkout&vcs.ref.head.name=feature", base)
+	assert.Equal(t, int64(1), counterSum(t, p.tel, "otelcol_connector_benchstat_runs_evicted"), "m1, the oldest; not p1, which is arriving")
+	p.post(t, "run_id=p2&service.name=checkout&vcs.ref.head.name=feature&baseline_run_id=p1", base)
+	d := p.deltas(t)["p2 BenchmarkSum"+procsSuffix(t, base)+" sec/op"]
+	assert.Equal(t, "p1", d.baseline, "p1 was still there")
+	assert.Equal(t, int64(2), counterSum(t, p.tel, "otelcol_connector_benchstat_runs_evicted"), "then p1, once")
+}
+
 func counterSum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {
 	t.Helper()
 	m, err := tel.GetMetric(name)

@@ -181,6 +181,7 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []re
 	defer c.mu.Unlock()
 	var out []result
 	changed := map[string]bool{}
+	observed := map[string]bool{} // the runs of md: never evicted by it
 	for _, rm := range md.ResourceMetrics().All() {
 		ra := rm.Resource().Attributes()
 		runID := str(ra, benchdata.AttrRunID)
@@ -190,6 +191,7 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []re
 		service := str(ra, benchdata.AttrServiceName)
 		branch := str(ra, benchdata.AttrBranch)
 		key := runKey(service, runID)
+		observed[key] = true
 		r := c.runs[key]
 		isNew := r == nil
 		if isNew {
@@ -265,7 +267,7 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []re
 			}
 		}
 	}
-	evicted := c.evict(ctx)
+	evicted := c.evict(ctx, observed)
 	if c.client != nil && (len(changed) > 0 || len(evicted) > 0) {
 		c.persist(ctx, changed, evicted)
 	}
@@ -311,11 +313,15 @@ func (c *core) baselineFor(runID, service, named string) *run {
 }
 
 // evict drops the oldest runs beyond max_runs, the runs that are some
-// service's baseline last.
-func (c *core) evict(ctx context.Context) []string {
+// service's baseline last, never a run in keep (the runs of the request
+// being observed: evicting one would lose it, and the other side of the
+// connector would create it again and evict it a second time). So the
+// state may hold more than max_runs while one request has more runs.
+func (c *core) evict(ctx context.Context, keep map[string]bool) []string {
 	if len(c.runs) <= c.cfg.MaxRuns {
 		return nil
 	}
+	excess := len(c.runs) - c.cfg.MaxRuns
 	isBaseline := map[string]bool{}
 	for svc, l := range c.baselines {
 		for _, id := range l {
@@ -323,8 +329,10 @@ func (c *core) evict(ctx context.Context) []string {
 		}
 	}
 	all := make([]*run, 0, len(c.runs))
-	for _, r := range c.runs {
-		all = append(all, r)
+	for key, r := range c.runs {
+		if !keep[key] {
+			all = append(all, r)
+		}
 	}
 	sort.Slice(all, func(i, j int) bool {
 		if isBaseline[all[i].key()] != isBaseline[all[j].key()] {
@@ -333,7 +341,7 @@ func (c *core) evict(ctx context.Context) []string {
 		return all[i].Seq < all[j].Seq
 	})
 	var evicted []string
-	for _, r := range all[:len(all)-c.cfg.MaxRuns] {
+	for _, r := range all[:min(excess, len(all))] {
 		delete(c.runs, r.key())
 		if l, ok := c.baselines[r.Service]; ok {
 			kept := l[:0]

@@ -101,7 +101,7 @@ func (c *core) load(ctx context.Context) error {
 			c.baselines[svc] = kept
 		}
 	}
-	c.evict(ctx) // max_runs may have been lowered
+	c.evict(ctx, nil) // max_runs may have been lowered
 	if len(stale) > 0 {
 		c.persist(ctx, rewritten, stale)
 	}
