@@ -585,6 +585,22 @@ func TestBoundedState(t *testing.T) {
 	assert.Positive(t, counterSum(t, p.tel, "otelcol_connector_benchstat_series_dropped"))
 }
 
+// TestEvictedAtStartDeleted: runs evicted at start (max_runs lowered) are
+// deleted from storage, not left there unlisted.
+func TestEvictedAtStartDeleted(t *testing.T) {
+	base, _ := outputs(t)
+	st := &memStorage{data: map[string][]byte{}}
+	first := startPipeline(t, nil, st)
+	first.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	for _, id := range []string{"f1", "f2", "f3"} {
+		first.post(t, "run_id="+id+"&service.name=checkout&vcs.ref.head.name=feature", base)
+	}
+	require.Len(t, st.keys(), 5)
+
+	_ = startPipeline(t, func(c *Config) { c.MaxRuns = 2 }, st)
+	assert.ElementsMatch(t, []string{"index", "run/checkout/m1", "run/checkout/f3"}, st.keys())
+}
+
 // TestRequestRunNotEvicted: a run is not evicted by the request that
 // brings it, even when it is the only run that is not a baseline; each
 // eviction is counted once.

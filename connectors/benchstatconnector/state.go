@@ -101,9 +101,11 @@ func (c *core) load(ctx context.Context) error {
 			c.baselines[svc] = kept
 		}
 	}
-	c.evict(ctx, nil) // max_runs may have been lowered
-	if len(stale) > 0 {
-		c.persist(ctx, rewritten, stale)
+	evicted := c.evict(ctx, nil) // max_runs may have been lowered
+	if len(stale) > 0 || len(evicted) > 0 {
+		// Delete what was evicted from storage too: otherwise the entries
+		// would stay there, unlisted, for good.
+		c.persist(ctx, rewritten, append(stale, evicted...))
 	}
 	return nil
 }
