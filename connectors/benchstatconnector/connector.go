@@ -69,12 +69,15 @@ type metricsSide struct {
 
 func (m *metricsSide) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	results := m.sc.observe(ctx, md, sideMetrics)
-	m.countVerdicts(ctx, results, true)
 	out := deltaMetrics(results, pcommon.NewTimestampFromTime(time.Now()))
-	if out.DataPointCount() == 0 {
-		return nil
+	if out.DataPointCount() > 0 {
+		if err := m.next.ConsumeMetrics(ctx, out); err != nil {
+			m.sc.unreport(ctx, results, sideMetrics)
+			return err
+		}
 	}
-	return m.next.ConsumeMetrics(ctx, out)
+	m.countVerdicts(ctx, results, true)
+	return nil
 }
 
 // logsSide emits a WARN record for every significant regression beyond
@@ -86,12 +89,15 @@ type logsSide struct {
 
 func (l *logsSide) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
 	results := l.sc.observe(ctx, md, sideLogs)
-	l.countVerdicts(ctx, results, false)
 	out := regressionLogs(results, pcommon.NewTimestampFromTime(time.Now()))
-	if out.LogRecordCount() == 0 {
-		return nil
+	if out.LogRecordCount() > 0 {
+		if err := l.next.ConsumeLogs(ctx, out); err != nil {
+			l.sc.unreport(ctx, results, sideLogs)
+			return err
+		}
 	}
-	return l.next.ConsumeLogs(ctx, out)
+	l.countVerdicts(ctx, results, false)
+	return nil
 }
 
 // runResource copies a run's resource and names its baseline.

@@ -3,6 +3,7 @@ package benchstatconnector
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -538,6 +539,64 @@ func TestStateKeyedByRunIDAloneIsRewritten(t *testing.T) {
 	assert.ElementsMatch(t, []string{"index", "run/checkout/m1"}, st.keys(), "rewritten, the old entry deleted")
 	second.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
 	assert.Equal(t, "m1", second.deltas(t)["f1 BenchmarkSum"+procsSuffix(t, base)+" sec/op"].baseline)
+}
+
+// TestRefusedReportedAgain: what a side's next consumer refused is
+// emitted again on the retry; what was delivered is not.
+func TestRefusedReportedAgain(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	set := connectortest.NewNopSettings(metadata.Type)
+	sink := new(consumertest.MetricsSink)
+	refuse := true
+	next, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
+		if refuse {
+			return errors.New("backpressure: queue full")
+		}
+		return sink.ConsumeMetrics(ctx, md)
+	})
+	require.NoError(t, err)
+	logs := new(consumertest.LogsSink)
+	mside, err := f.CreateMetricsToMetrics(context.Background(), set, cfg, next)
+	require.NoError(t, err)
+	lside, err := f.CreateMetricsToLogs(context.Background(), set, cfg, logs)
+	require.NoError(t, err)
+	for _, c := range []component.Component{mside, lside} {
+		require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
+		t.Cleanup(func() { require.NoError(t, c.Shutdown(context.Background())) })
+	}
+	run := func(id, branch string, v float64) pmetric.Metrics {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr(benchdata.AttrRunID, id)
+		rm.Resource().Attributes().PutStr(benchdata.AttrServiceName, "checkout")
+		rm.Resource().Attributes().PutStr(benchdata.AttrBranch, branch)
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("gobench.op.duration")
+		m.Metadata().PutStr(benchdata.MetaUnit, "sec/op")
+		dp := m.SetEmptySummary().DataPoints().AppendEmpty()
+		dp.Attributes().PutStr(benchdata.AttrName, "BenchmarkX")
+		vals := make([]float64, 10)
+		for i := range vals {
+			vals[i] = v + float64(i)*v/100
+		}
+		benchdata.Fill(dp, vals)
+		return md
+	}
+	ctx := context.Background()
+	refuse = false
+	require.NoError(t, mside.ConsumeMetrics(ctx, run("m1", "main", 1)))
+	require.NoError(t, lside.ConsumeMetrics(ctx, run("m1", "main", 1)))
+	refuse = true
+	require.Error(t, mside.ConsumeMetrics(ctx, run("f1", "feature", 2)))
+	require.NoError(t, lside.ConsumeMetrics(ctx, run("f1", "feature", 2)))
+	assert.Zero(t, sink.DataPointCount())
+	assert.Equal(t, 1, logs.LogRecordCount())
+	refuse = false // the retry
+	require.NoError(t, mside.ConsumeMetrics(ctx, run("f1", "feature", 2)))
+	require.NoError(t, lside.ConsumeMetrics(ctx, run("f1", "feature", 2)))
+	assert.Equal(t, 2, sink.DataPointCount(), "the refused delta and p-value, emitted on the retry")
+	assert.Equal(t, 1, logs.LogRecordCount(), "the delivered record, not again")
 }
 
 // TestStatePersisted: a restarted connector finds its baselines in

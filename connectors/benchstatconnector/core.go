@@ -67,6 +67,8 @@ type result struct {
 	unit     string
 	baseline *run
 	cmp      comparison
+	// runKey and reportKey name the comparison in run.Reported.
+	runKey, reportKey string
 }
 
 // core is the state of one connector, shared by its metrics and logs
@@ -239,7 +241,8 @@ func (c *core) observe(ctx context.Context, md pmetric.Metrics, side uint8) []re
 					if res.baseline != nil {
 						baseID = res.baseline.ID
 					}
-					if c.markReported(r, baseID+"\x00"+sk, side) {
+					res.runKey, res.reportKey = key, baseID+"\x00"+sk
+					if c.markReported(r, res.reportKey, side) {
 						out = append(out, res)
 						changed[key] = true
 					}
@@ -291,6 +294,31 @@ func (c *core) markReported(r *run, rk string, side uint8) bool {
 	}
 	r.Reported[rk] = got | side
 	return true
+}
+
+// unreport forgets that side reported results: its next consumer refused
+// them, so the retry the receiver asks for must emit them again.
+func (c *core) unreport(ctx context.Context, results []result, side uint8) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	changed := map[string]bool{}
+	for _, res := range results {
+		r := c.runs[res.runKey]
+		if r == nil {
+			continue
+		}
+		if got, ok := r.Reported[res.reportKey]; ok && got&side != 0 {
+			if got &^= side; got == 0 {
+				delete(r.Reported, res.reportKey)
+			} else {
+				r.Reported[res.reportKey] = got
+			}
+			changed[res.runKey] = true
+		}
+	}
+	if c.client != nil && len(changed) > 0 {
+		c.persist(ctx, changed, nil)
+	}
 }
 
 // baselineFor picks the run a run is compared with: the one it names, or
