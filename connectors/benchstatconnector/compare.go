@@ -28,7 +28,8 @@ type comparison struct {
 	// ratio is new center / old center: 1 when they are equal, +Inf when
 	// only the baseline's is 0 (no gobench.delta point then).
 	ratio float64
-	// delta is benchstat's delta column: "~", "+22.76%", "0.00%" or "?".
+	// delta is benchstat's delta column: "~", "+22.76%", "0.00%" or "?"
+	// (significant, from a zero baseline).
 	delta string
 	// significant: benchstat prints a percentage, not "~" (p <= alpha).
 	significant bool
@@ -78,7 +79,11 @@ func compare(unit, assume, betterMeta string, oldVals, newVals []float64, alpha,
 		scale.Format(c.new.Center), c.new.PctRangeString(),
 		c.delta, c.cmp.String())
 	c.verdict = verdictNoChange
-	if c.significant && c.old.Center != c.new.Center && c.old.Center != 0 {
+	// A significant change from a zero baseline (0 -> 1 allocs/op) has no
+	// percentage (benchstat's delta is "?") and an infinite ratio: its
+	// verdict is still the unit's direction, and it is a regression beyond
+	// any threshold.
+	if c.significant && c.old.Center != c.new.Center {
 		worse := (c.better < 0 && c.new.Center > c.old.Center) || (c.better > 0 && c.new.Center < c.old.Center)
 		improved := (c.better < 0 && c.new.Center < c.old.Center) || (c.better > 0 && c.new.Center > c.old.Center)
 		change := c.ratio - 1

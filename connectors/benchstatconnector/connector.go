@@ -68,13 +68,16 @@ type metricsSide struct {
 }
 
 func (m *metricsSide) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	results := m.sc.observe(ctx, md)
-	m.countVerdicts(ctx, results, true)
+	results := m.sc.observe(ctx, md, sideMetrics)
 	out := deltaMetrics(results, pcommon.NewTimestampFromTime(time.Now()))
-	if out.DataPointCount() == 0 {
-		return nil
+	if out.DataPointCount() > 0 {
+		if err := m.next.ConsumeMetrics(ctx, out); err != nil {
+			m.sc.unreport(ctx, results, sideMetrics)
+			return err
+		}
 	}
-	return m.next.ConsumeMetrics(ctx, out)
+	m.countVerdicts(ctx, results, true)
+	return nil
 }
 
 // logsSide emits a WARN record for every significant regression beyond
@@ -85,13 +88,16 @@ type logsSide struct {
 }
 
 func (l *logsSide) ConsumeMetrics(ctx context.Context, md pmetric.Metrics) error {
-	results := l.sc.observe(ctx, md)
-	l.countVerdicts(ctx, results, false)
+	results := l.sc.observe(ctx, md, sideLogs)
 	out := regressionLogs(results, pcommon.NewTimestampFromTime(time.Now()))
-	if out.LogRecordCount() == 0 {
-		return nil
+	if out.LogRecordCount() > 0 {
+		if err := l.next.ConsumeLogs(ctx, out); err != nil {
+			l.sc.unreport(ctx, results, sideLogs)
+			return err
+		}
 	}
-	return l.next.ConsumeLogs(ctx, out)
+	l.countVerdicts(ctx, results, false)
+	return nil
 }
 
 // runResource copies a run's resource and names its baseline.
@@ -112,7 +118,7 @@ func groupByRun(results []result, keep func(result) bool) [][]result {
 		if r.baseline == nil || !keep(r) {
 			continue
 		}
-		id := str(r.resource.Attributes(), benchdata.AttrRunID) + "\x00" + r.baseline.ID
+		id := runKey(str(r.resource.Attributes(), benchdata.AttrServiceName), str(r.resource.Attributes(), benchdata.AttrRunID)) + "\x00" + r.baseline.ID
 		i, ok := at[id]
 		if !ok {
 			i = len(groups)
@@ -180,7 +186,9 @@ func regressionLogs(results []result, now pcommon.Timestamp) plog.Logs {
 			a := lr.Attributes()
 			benchmarkAttributes(a, r)
 			a.PutStr(attrDelta, r.cmp.delta)
-			a.PutDouble(attrRatio, r.cmp.ratio)
+			if !math.IsInf(r.cmp.ratio, 0) && !math.IsNaN(r.cmp.ratio) {
+				a.PutDouble(attrRatio, r.cmp.ratio) // none from a zero baseline
+			}
 			a.PutDouble(attrPValue, r.cmp.cmp.P)
 			a.PutStr(benchdata.AttrBaselineRunID, r.baseline.ID)
 			if r.baseline.Commit != "" {

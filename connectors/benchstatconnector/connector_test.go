@@ -3,6 +3,7 @@ package benchstatconnector
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -74,6 +76,16 @@ type memStorage struct {
 	mu   sync.Mutex
 	data map[string][]byte
 	fail bool
+}
+
+func (s *memStorage) keys() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for k := range s.data {
+		out = append(out, k)
+	}
+	return out
 }
 
 func (s *memStorage) Start(context.Context, component.Host) error { return nil }
@@ -253,7 +265,7 @@ func (p *benchPipeline) records() []plog.LogRecord {
 // benchstatRow is a row of benchstat's text output.
 type benchstatRow struct {
 	unit, name string
-	cells      string // old ± r  new ± r  delta (p=... n=...), spaces collapsed
+	raw        string // the line as benchstat printed it
 	delta, p   string
 }
 
@@ -280,7 +292,7 @@ func runBenchstat(t *testing.T, base, slow []byte) []benchstatRow {
 		case len(f) == 4 && f[2] == "vs" && f[3] == "base":
 			unit = f[0]
 		case unit != "" && len(f) >= 9 && f[2] == "±" && f[5] == "±" && f[0] != "geomean":
-			rows = append(rows, benchstatRow{unit: unit, name: "Benchmark" + f[0], cells: strings.Join(f[1:], " "), delta: f[7], p: strings.Join(f[8:], " ")})
+			rows = append(rows, benchstatRow{unit: unit, name: "Benchmark" + f[0], raw: line, delta: f[7], p: strings.Join(f[8:], " ")})
 		}
 	}
 	require.NotEmpty(t, rows, "no rows parsed from benchstat's output")
@@ -291,6 +303,10 @@ func runBenchstat(t *testing.T, base, slow []byte) []benchstatRow {
 // regression records are benchstat's, on the same two go test outputs.
 func TestMatchesBenchstat(t *testing.T) {
 	base, slow := outputs(t)
+	// A benchmark that starts allocating: 0 -> 1 allocs/op, which benchstat
+	// finds significant with no percentage ("?").
+	base = append(append([]byte(nil), base...), zeroAllocs(procsSuffix(t, base), 0)...)
+	slow = append(append([]byte(nil), slow...), zeroAllocs(procsSuffix(t, slow), 1)...)
 	p := startPipeline(t, nil, nil)
 	p.post(t, "run_id=base&service.name=checkout&vcs.ref.head.name=main&vcs.ref.head.revision=aaa", base)
 	assert.Empty(t, p.deltas(t), "the first run has no baseline")
@@ -303,7 +319,7 @@ func TestMatchesBenchstat(t *testing.T) {
 		a := lr.Attributes()
 		regressions[displayName(str(a, benchdata.AttrName), procsOf(a))+" "+str(a, benchdata.AttrUnit)] = lr
 	}
-	var sawRegression, sawUnchanged bool
+	var sawRegression, sawUnchanged, sawFromZero bool
 	for _, row := range rows {
 		key := row.name + " " + row.unit
 		d, ok := deltas["slow "+key]
@@ -314,10 +330,15 @@ func TestMatchesBenchstat(t *testing.T) {
 			wantP = "(n=10)"
 		}
 		assert.Equal(t, row.p, wantP, key)
-		if row.delta == "~" {
+		switch row.delta {
+		case "~":
 			assert.Equal(t, verdictNoChange, d.verdict, key)
 			sawUnchanged = true
-		} else {
+		case "?": // from a zero baseline: no ratio, no gobench.delta point
+			assert.Equal(t, verdictRegression, d.verdict, key)
+			assert.Zero(t, d.ratio, key)
+			sawFromZero = true
+		default:
 			assert.Equal(t, row.delta, fmt.Sprintf("%+.2f%%", (d.ratio-1)*100), key)
 			if row.delta != "0.00%" { // significant, equal medians
 				assert.NotEqual(t, verdictNoChange, d.verdict, key)
@@ -328,7 +349,7 @@ func TestMatchesBenchstat(t *testing.T) {
 		assert.Equal(t, wantLog, logged, "%s: a record exactly for the regressions beyond 5%%", key)
 		if logged {
 			sawRegression = true
-			assert.Equal(t, row.name+" "+row.unit+"  "+row.cells, collapse(lr.Body().Str()), key)
+			assert.Equal(t, regressionBody(row), lr.Body().Str(), key)
 			assert.Equal(t, plog.SeverityNumberWarn, lr.SeverityNumber())
 			assert.Equal(t, "WARN", lr.SeverityText())
 			assert.Equal(t, row.delta, str(lr.Attributes(), attrDelta))
@@ -339,6 +360,12 @@ func TestMatchesBenchstat(t *testing.T) {
 	assert.Equal(t, int64(len(rows)), counterSum(t, p.tel, "otelcol_connector_benchstat_comparisons")-int64(len(rows)),
 		"each comparison counted once (the first run's %d series counted as no_baseline), not once per side", len(rows))
 	assert.True(t, sawUnchanged, "chunks/op is unchanged")
+	assert.True(t, sawFromZero, "BenchmarkZeroAllocs went from 0 to 1 allocs/op")
+	zero := regressions["BenchmarkZeroAllocs"+procsSuffix(t, base)+" allocs/op"]
+	require.NotEqual(t, plog.LogRecord{}, zero, "0 -> 1 allocs/op is logged")
+	assert.Equal(t, "?", str(zero.Attributes(), attrDelta))
+	_, hasRatio := zero.Attributes().Get(attrRatio)
+	assert.False(t, hasRatio, "no ratio from a zero baseline")
 	sum := deltas["slow BenchmarkSum"+procsSuffix(t, base)+" sec/op"]
 	assert.Equal(t, verdictRegression, sum.verdict)
 	assert.Greater(t, sum.ratio, 3.0)
@@ -351,14 +378,32 @@ func TestMatchesBenchstat(t *testing.T) {
 	}
 }
 
-// collapse writes a benchstat row as the test parsed benchstat's: the
-// name, the unit and the cells, single-spaced.
-func collapse(s string) string {
-	f := strings.Fields(s)
-	if len(f) < 2 {
-		return s
+// zeroAllocs is go test output of a benchmark with the allocs/op given, 10
+// samples, appended to a run's output (its configuration lines apply).
+func zeroAllocs(procs string, allocs int) []byte {
+	var b bytes.Buffer
+	for i := range 10 {
+		fmt.Fprintf(&b, "BenchmarkZeroAllocs%s\t1000\t%d.0 ns/op\t%d allocs/op\n", procs, 100+i, allocs)
 	}
-	return f[0] + " " + f[1] + "  " + strings.Join(f[2:], " ")
+	return b.Bytes()
+}
+
+var (
+	plusMinusPadding = regexp.MustCompile(`±\s+`)
+	columnPadding    = regexp.MustCompile(`\s{2,}`)
+)
+
+// regressionBody is the body of a WARN record as the README defines it,
+// from benchstat's line as printed: the name with go test's Benchmark
+// prefix, a space, the unit (the header of benchstat's table), two spaces,
+// then benchstat's cells with the column padding (and its footnote marks)
+// taken out: two spaces between cells, one inside ("± 6%", "~ (p=...)").
+func regressionBody(row benchstatRow) string {
+	line := strings.NewReplacer("│", " ", "¹", " ", "²", " ", "³", " ").Replace(row.raw)
+	line = plusMinusPadding.ReplaceAllString(line, "± ")
+	line = columnPadding.ReplaceAllString(strings.TrimSpace(line), "  ")
+	name, cells, _ := strings.Cut(line, "  ")
+	return "Benchmark" + name + " " + row.unit + "  " + cells
 }
 
 func procsSuffix(t *testing.T, out []byte) string {
@@ -377,7 +422,7 @@ func TestBaselineSelection(t *testing.T) {
 	base, slow := outputs(t)
 	p := startPipeline(t, nil, nil)
 	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
-	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", slow) // main got slower
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", only(slow, "BenchmarkSum")) // main got slower
 	p.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", base)
 	p.post(t, "run_id=f2&service.name=checkout&vcs.ref.head.name=feature&baseline_run_id=m1", base)
 	p.post(t, "run_id=o1&service.name=other&vcs.ref.head.name=feature", base)
@@ -393,15 +438,165 @@ func TestBaselineSelection(t *testing.T) {
 	for k := range d {
 		assert.False(t, strings.HasPrefix(k, "o1 "), "another service has no baseline: %s", k)
 	}
-	// A run posted in two requests (one per package, or a retry) is one
-	// run: its second part is compared with the same baseline.
-	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", slow)
+	// A run posted in two requests (one per package) is one run: its
+	// second part is compared with the same baseline.
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", only(slow, "BenchmarkCopy"))
 	var m2 []delta
 	for _, md := range p.metrics.AllMetrics()[len(p.metrics.AllMetrics())-1:] {
 		ra := md.ResourceMetrics().At(0).Resource().Attributes()
 		m2 = append(m2, delta{run: str(ra, benchdata.AttrRunID), baseline: str(ra, benchdata.AttrBaselineRunID)})
 	}
 	assert.Equal(t, []delta{{run: "m2", baseline: "m1"}}, m2)
+}
+
+// only keeps the configuration lines of go test output and the results of
+// the benchmarks whose name starts with prefix: a part of a run.
+func only(out []byte, prefix string) []byte {
+	var b bytes.Buffer
+	for _, line := range strings.SplitAfter(string(out), "\n") {
+		if !strings.HasPrefix(line, "Benchmark") || strings.HasPrefix(line, prefix) {
+			b.WriteString(line)
+		}
+	}
+	return b.Bytes()
+}
+
+// TestRetryReportsOnce: a request sent again (the receiver answered 503
+// because another branch of the pipeline refused it, after the connector
+// had it) reports nothing again, also after a restart.
+func TestRetryReportsOnce(t *testing.T) {
+	base, slow := outputs(t)
+	st := &memStorage{data: map[string][]byte{}}
+	p := startPipeline(t, nil, st)
+	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
+	points, records := p.metrics.DataPointCount(), p.logs.LogRecordCount()
+	compared := counterSum(t, p.tel, "otelcol_connector_benchstat_comparisons")
+	require.Positive(t, points)
+	require.Positive(t, records, "BenchmarkSum regressed")
+	p.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
+	assert.Equal(t, points, p.metrics.DataPointCount(), "no delta reported twice")
+	assert.Equal(t, records, p.logs.LogRecordCount(), "no regression logged twice")
+	assert.Equal(t, compared, counterSum(t, p.tel, "otelcol_connector_benchstat_comparisons"), "no comparison counted twice")
+
+	restarted := startPipeline(t, nil, st)
+	restarted.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
+	assert.Zero(t, restarted.metrics.DataPointCount(), "what was reported is stored with the run")
+	assert.Zero(t, restarted.logs.LogRecordCount())
+}
+
+// TestBaselinePinned: a part of a baseline-branch run arriving after a
+// newer run of the branch is compared with the baseline its first part had,
+// and does not become the branch's newest run again.
+func TestBaselinePinned(t *testing.T) {
+	base, slow := outputs(t)
+	p := startPipeline(t, nil, nil)
+	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", only(slow, "BenchmarkSum"))
+	p.post(t, "run_id=m3&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", only(slow, "BenchmarkCopy"))
+	last := p.metrics.AllMetrics()[len(p.metrics.AllMetrics())-1].ResourceMetrics().At(0).Resource().Attributes()
+	assert.Equal(t, "m2", str(last, benchdata.AttrRunID))
+	assert.Equal(t, "m1", str(last, benchdata.AttrBaselineRunID), "m2's second part against m2's baseline, not the newer m3")
+
+	p.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", base)
+	d := p.deltas(t)["f1 BenchmarkSum"+procsSuffix(t, base)+" sec/op"]
+	assert.Equal(t, "m3", d.baseline, "m3 is still main's last run")
+}
+
+// TestRunsKeyedByService: two services whose CI numbers its runs alike (run
+// 42 of each) keep their own runs and baselines.
+func TestRunsKeyedByService(t *testing.T) {
+	base, slow := outputs(t)
+	st := &memStorage{data: map[string][]byte{}}
+	p := startPipeline(t, nil, st)
+	p.post(t, "run_id=42&service.name=checkout&vcs.ref.head.name=main&vcs.ref.head.revision=aaa", base)
+	p.post(t, "run_id=42&service.name=payments&vcs.ref.head.name=main&vcs.ref.head.revision=bbb", slow)
+	p.post(t, "run_id=43&service.name=checkout&vcs.ref.head.name=feature", base)
+	sum := "BenchmarkSum" + procsSuffix(t, base) + " sec/op"
+	d := p.deltas(t)["43 "+sum]
+	assert.Equal(t, "42", d.baseline)
+	assert.Equal(t, verdictNoChange, d.verdict, "checkout's run 42, not payments'")
+	assert.Equal(t, 1.0, d.ratio)
+	for _, md := range p.metrics.AllMetrics() {
+		assert.Equal(t, "aaa", str(md.ResourceMetrics().At(0).Resource().Attributes(), benchdata.AttrBaselineCommit))
+	}
+	assert.ElementsMatch(t, []string{"index", "run/checkout/42", "run/checkout/43", "run/payments/42"}, st.keys())
+}
+
+// TestStateKeyedByRunIDAloneIsRewritten: a state written when runs were
+// keyed by run id alone is read, and rewritten under the new keys.
+func TestStateKeyedByRunIDAloneIsRewritten(t *testing.T) {
+	base, slow := outputs(t)
+	st := &memStorage{data: map[string][]byte{}}
+	first := startPipeline(t, nil, st)
+	first.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	st.data["run/m1"] = st.data["run/checkout/m1"]
+	delete(st.data, "run/checkout/m1")
+	st.data[indexKey] = []byte(`{"seq":1,"runs":["m1"],"baselines":{"checkout":["m1"]}}`)
+
+	second := startPipeline(t, nil, st)
+	assert.ElementsMatch(t, []string{"index", "run/checkout/m1"}, st.keys(), "rewritten, the old entry deleted")
+	second.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
+	assert.Equal(t, "m1", second.deltas(t)["f1 BenchmarkSum"+procsSuffix(t, base)+" sec/op"].baseline)
+}
+
+// TestRefusedReportedAgain: what a side's next consumer refused is
+// emitted again on the retry; what was delivered is not.
+func TestRefusedReportedAgain(t *testing.T) {
+	f := NewFactory()
+	cfg := f.CreateDefaultConfig().(*Config)
+	set := connectortest.NewNopSettings(metadata.Type)
+	sink := new(consumertest.MetricsSink)
+	refuse := true
+	next, err := consumer.NewMetrics(func(ctx context.Context, md pmetric.Metrics) error {
+		if refuse {
+			return errors.New("backpressure: queue full")
+		}
+		return sink.ConsumeMetrics(ctx, md)
+	})
+	require.NoError(t, err)
+	logs := new(consumertest.LogsSink)
+	mside, err := f.CreateMetricsToMetrics(context.Background(), set, cfg, next)
+	require.NoError(t, err)
+	lside, err := f.CreateMetricsToLogs(context.Background(), set, cfg, logs)
+	require.NoError(t, err)
+	for _, c := range []component.Component{mside, lside} {
+		require.NoError(t, c.Start(context.Background(), componenttest.NewNopHost()))
+		t.Cleanup(func() { require.NoError(t, c.Shutdown(context.Background())) })
+	}
+	run := func(id, branch string, v float64) pmetric.Metrics {
+		md := pmetric.NewMetrics()
+		rm := md.ResourceMetrics().AppendEmpty()
+		rm.Resource().Attributes().PutStr(benchdata.AttrRunID, id)
+		rm.Resource().Attributes().PutStr(benchdata.AttrServiceName, "checkout")
+		rm.Resource().Attributes().PutStr(benchdata.AttrBranch, branch)
+		m := rm.ScopeMetrics().AppendEmpty().Metrics().AppendEmpty()
+		m.SetName("gobench.op.duration")
+		m.Metadata().PutStr(benchdata.MetaUnit, "sec/op")
+		dp := m.SetEmptySummary().DataPoints().AppendEmpty()
+		dp.Attributes().PutStr(benchdata.AttrName, "BenchmarkX")
+		vals := make([]float64, 10)
+		for i := range vals {
+			vals[i] = v + float64(i)*v/100
+		}
+		benchdata.Fill(dp, vals)
+		return md
+	}
+	ctx := context.Background()
+	refuse = false
+	require.NoError(t, mside.ConsumeMetrics(ctx, run("m1", "main", 1)))
+	require.NoError(t, lside.ConsumeMetrics(ctx, run("m1", "main", 1)))
+	refuse = true
+	require.Error(t, mside.ConsumeMetrics(ctx, run("f1", "feature", 2)))
+	require.NoError(t, lside.ConsumeMetrics(ctx, run("f1", "feature", 2)))
+	assert.Zero(t, sink.DataPointCount())
+	assert.Equal(t, 1, logs.LogRecordCount())
+	refuse = false // the retry
+	require.NoError(t, mside.ConsumeMetrics(ctx, run("f1", "feature", 2)))
+	require.NoError(t, lside.ConsumeMetrics(ctx, run("f1", "feature", 2)))
+	assert.Equal(t, 2, sink.DataPointCount(), "the refused delta and p-value, emitted on the retry")
+	assert.Equal(t, 1, logs.LogRecordCount(), "the delivered record, not again")
 }
 
 // TestStatePersisted: a restarted connector finds its baselines in
@@ -411,7 +606,7 @@ func TestStatePersisted(t *testing.T) {
 	st := &memStorage{data: map[string][]byte{}}
 	first := startPipeline(t, nil, st)
 	first.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main&vcs.ref.head.revision=aaa", base)
-	require.Contains(t, st.data, "run/m1")
+	require.Contains(t, st.data, "run/checkout/m1")
 
 	second := startPipeline(t, nil, st) // a new process, the same storage
 	second.post(t, "run_id=f1&service.name=checkout&vcs.ref.head.name=feature", slow)
@@ -447,6 +642,38 @@ func TestBoundedState(t *testing.T) {
 	}
 	assert.Equal(t, 2, n, "only max_series_per_run series of a run are kept")
 	assert.Positive(t, counterSum(t, p.tel, "otelcol_connector_benchstat_series_dropped"))
+}
+
+// TestEvictedAtStartDeleted: runs evicted at start (max_runs lowered) are
+// deleted from storage, not left there unlisted.
+func TestEvictedAtStartDeleted(t *testing.T) {
+	base, _ := outputs(t)
+	st := &memStorage{data: map[string][]byte{}}
+	first := startPipeline(t, nil, st)
+	first.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	for _, id := range []string{"f1", "f2", "f3"} {
+		first.post(t, "run_id="+id+"&service.name=checkout&vcs.ref.head.name=feature", base)
+	}
+	require.Len(t, st.keys(), 5)
+
+	_ = startPipeline(t, func(c *Config) { c.MaxRuns = 2 }, st)
+	assert.ElementsMatch(t, []string{"index", "run/checkout/m1", "run/checkout/f3"}, st.keys())
+}
+
+// TestRequestRunNotEvicted: a run is not evicted by the request that
+// brings it, even when it is the only run that is not a baseline; each
+// eviction is counted once.
+func TestRequestRunNotEvicted(t *testing.T) {
+	base, _ := outputs(t)
+	p := startPipeline(t, func(c *Config) { c.MaxRuns = 2 }, nil)
+	p.post(t, "run_id=m1&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=m2&service.name=checkout&vcs.ref.head.name=main", base)
+	p.post(t, "run_id=p1&service.name=checkout&vcs.ref.head.name=feature", base)
+	assert.Equal(t, int64(1), counterSum(t, p.tel, "otelcol_connector_benchstat_runs_evicted"), "m1, the oldest; not p1, which is arriving")
+	p.post(t, "run_id=p2&service.name=checkout&vcs.ref.head.name=feature&baseline_run_id=p1", base)
+	d := p.deltas(t)["p2 BenchmarkSum"+procsSuffix(t, base)+" sec/op"]
+	assert.Equal(t, "p1", d.baseline, "p1 was still there")
+	assert.Equal(t, int64(2), counterSum(t, p.tel, "otelcol_connector_benchstat_runs_evicted"), "then p1, once")
 }
 
 func counterSum(t *testing.T, tel *componenttest.Telemetry, name string) int64 {

@@ -51,7 +51,7 @@ func FuzzObserve(f *testing.F) {
 			if len(vals) > 0 {
 				benchdata.Fill(dp, vals)
 			}
-			for _, r := range c.observe(context.Background(), md) {
+			for _, r := range c.observe(context.Background(), md, sideMetrics) {
 				if i == 1 && len(floats(oldRaw)) > 0 && finite(floats(oldRaw)) && r.baseline == nil {
 					t.Fatalf("the second run has no baseline")
 				}
@@ -59,8 +59,8 @@ func FuzzObserve(f *testing.F) {
 					t.Fatalf("a comparison without benchstat's line")
 				}
 			}
-			_ = deltaMetrics(c.observe(context.Background(), md), 1)
-			_ = regressionLogs(c.observe(context.Background(), md), 1)
+			_ = deltaMetrics(c.observe(context.Background(), md, sideMetrics), 1)
+			_ = regressionLogs(c.observe(context.Background(), md, sideLogs), 1)
 		}
 	})
 }

@@ -8,8 +8,10 @@ import (
 	"go.opentelemetry.io/collector/extension/xextension/storage"
 )
 
-// Storage layout: one entry per run ("run/<id>"), and an index of the runs
-// and the baseline-branch runs of each service.
+// Storage layout: one entry per run ("run/<runKey>": the escaped service
+// and run id), and an index of the runs (their keys) and the
+// baseline-branch run ids of each service. A state written before runs
+// were keyed by service ("run/<id>") is rewritten at start.
 const (
 	indexKey  = "index"
 	runPrefix = "run/"
@@ -25,8 +27,8 @@ type index struct {
 // runs, in one batch. Called with c.mu held.
 func (c *core) persist(ctx context.Context, changed map[string]bool, evicted []string) {
 	ix := index{Seq: c.seq, Baselines: c.baselines}
-	for id := range c.runs {
-		ix.Runs = append(ix.Runs, id)
+	for key := range c.runs {
+		ix.Runs = append(ix.Runs, key)
 	}
 	raw, err := json.Marshal(ix)
 	if err != nil {
@@ -68,23 +70,30 @@ func (c *core) load(ctx context.Context) error {
 		return nil
 	}
 	c.seq = ix.Seq
-	for _, id := range ix.Runs {
-		b, err := c.client.Get(ctx, runPrefix+id)
+	rewritten := map[string]bool{}
+	var stale []string
+	for _, entry := range ix.Runs {
+		b, err := c.client.Get(ctx, runPrefix+entry)
 		if err != nil || b == nil {
-			c.logStorageError("read", fmt.Errorf("run %q: %w", id, err))
+			c.logStorageError("read", fmt.Errorf("run %q: %w", entry, err))
 			continue
 		}
 		var r run
 		if err := json.Unmarshal(b, &r); err != nil || r.Series == nil {
-			c.logStorageError("read", fmt.Errorf("run %q is not valid JSON: %w", id, err))
+			c.logStorageError("read", fmt.Errorf("run %q is not valid JSON: %w", entry, err))
 			continue
 		}
-		c.runs[id] = &r
+		key := r.key()
+		if key != entry { // written under the run id alone
+			rewritten[key] = true
+			stale = append(stale, entry)
+		}
+		c.runs[key] = &r
 	}
 	for svc, l := range ix.Baselines {
 		var kept []string
 		for _, id := range l {
-			if _, ok := c.runs[id]; ok {
+			if _, ok := c.runs[runKey(svc, id)]; ok {
 				kept = append(kept, id)
 			}
 		}
@@ -92,6 +101,11 @@ func (c *core) load(ctx context.Context) error {
 			c.baselines[svc] = kept
 		}
 	}
-	c.evict(ctx) // max_runs may have been lowered
+	evicted := c.evict(ctx, nil) // max_runs may have been lowered
+	if len(stale) > 0 || len(evicted) > 0 {
+		// Delete what was evicted from storage too: otherwise the entries
+		// would stay there, unlisted, for good.
+		c.persist(ctx, rewritten, append(stale, evicted...))
+	}
 	return nil
 }

@@ -42,6 +42,11 @@ const (
 	MetaBetter = "benchfmt.better"
 )
 
+// MaxSamples is the most samples a data point may carry: Samples refuses
+// more, and the gobench receiver's max_samples_per_benchmark may not exceed
+// it.
+const MaxSamples = 1 << 16
+
 // RankQuantiles returns the quantiles a data point of n samples carries:
 // i/(n-1) for every rank i (each sample exactly, sorted), and 0.5 (the
 // median, which for an even n lies between two ranks).
@@ -113,7 +118,7 @@ var ErrNoSamples = errors.New("the data point does not hold its samples as rank 
 // Samples reads back the samples Fill wrote, sorted.
 func Samples(dp pmetric.SummaryDataPoint) ([]float64, error) {
 	n := int(dp.Count())
-	if n == 0 || n > 1<<16 {
+	if n == 0 || n > MaxSamples {
 		return nil, fmt.Errorf("%w (count %d)", ErrNoSamples, n)
 	}
 	byQ := make(map[float64]float64, dp.QuantileValues().Len())

@@ -7,6 +7,8 @@ import (
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/config/confighttp"
+
+	"github.com/otelcol-fabric/otelcol-fabric/internal/benchdata"
 )
 
 // Config configures the gobench receiver: an HTTP server taking go test
@@ -21,6 +23,11 @@ type Config struct {
 	// hold and still be accepted (the rest of it): beyond it the request
 	// is refused whole (400), as it is most likely not benchmark output.
 	MaxRejectedLines int `mapstructure:"max_rejected_lines"`
+	// MaxSamplesPerBenchmark bounds the samples of one benchmark and unit
+	// in a request (go test -count N gives N): each is a quantile of the
+	// data point, so a Prometheus series. Result lines beyond it are
+	// rejected (rejected_lines).
+	MaxSamplesPerBenchmark int `mapstructure:"max_samples_per_benchmark"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -39,6 +46,9 @@ func (cfg *Config) Validate() error {
 	}
 	if !strings.HasPrefix(cfg.Path, "/") {
 		errs = append(errs, fmt.Errorf("path: must start with /, got %q", cfg.Path))
+	}
+	if cfg.MaxSamplesPerBenchmark < 1 || cfg.MaxSamplesPerBenchmark > benchdata.MaxSamples {
+		errs = append(errs, fmt.Errorf("max_samples_per_benchmark: must be in [1, %d] (the most the benchstat connector reads), got %d", benchdata.MaxSamples, cfg.MaxSamplesPerBenchmark))
 	}
 	if cfg.MaxRejectedLines < 0 {
 		errs = append(errs, fmt.Errorf("max_rejected_lines: must not be negative, got %d", cfg.MaxRejectedLines))

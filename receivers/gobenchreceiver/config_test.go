@@ -37,6 +37,7 @@ func TestLoadConfig(t *testing.T) {
 	assert.Equal(t, "/bench", cfg.Path)
 	assert.Equal(t, int64(1<<20), cfg.MaxRequestBodySize)
 	assert.Equal(t, 10, cfg.MaxRejectedLines)
+	assert.Equal(t, 20, cfg.MaxSamplesPerBenchmark)
 	require.True(t, cfg.Auth.HasValue())
 	assert.Equal(t, "bearertokenauth/ci", cfg.Auth.Get().AuthenticatorID.String())
 	require.True(t, cfg.TLS.HasValue())
@@ -45,9 +46,10 @@ func TestLoadConfig(t *testing.T) {
 
 func TestValidateNamesTheField(t *testing.T) {
 	for name, want := range map[string][]string{
-		"no_endpoint": {"endpoint: must be set"},
-		"bad_path":    {`path: must start with /, got "v1/benchmarks"`},
-		"bad_sizes":   {"max_request_body_size: must be positive, got -1", "max_rejected_lines: must not be negative, got -2"},
+		"no_endpoint":      {"endpoint: must be set"},
+		"bad_path":         {`path: must start with /, got "v1/benchmarks"`},
+		"bad_sizes":        {"max_request_body_size: must be positive, got -1", "max_rejected_lines: must not be negative, got -2"},
+		"too_many_samples": {"max_samples_per_benchmark: must be in [1, 65536] (the most the benchstat connector reads), got 65537"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			cfg, err := loadConfig(t, name)

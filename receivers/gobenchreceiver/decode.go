@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -75,9 +76,9 @@ func detectFormat(param string, body []byte) (string, error) {
 // decode parses a request body of the given format. It never fails on a
 // malformed line: the line is reported in rejected and the rest is kept. It
 // fails when a line is longer than maxLineBytes.
-func decode(body []byte, format string) (*decoded, error) {
+func decode(body []byte, format string, maxSamples int) (*decoded, error) {
 	d := &decoded{}
-	agg := newAggregator()
+	agg := newAggregator(maxSamples)
 	if format == formatJSON {
 		streams, rejected, err := splitJSON(body)
 		if err != nil {
@@ -107,6 +108,7 @@ func (d *decoded) read(agg *aggregator, text []byte, name string, lines []int) e
 		}
 		return lines[l-1]
 	}
+	d.rejectPrefixed(text, bodyLine)
 	r := benchfmt.NewReader(bytes.NewReader(text), name)
 	for r.Scan() {
 		switch rec := r.Result().(type) {
@@ -116,8 +118,11 @@ func (d *decoded) read(agg *aggregator, text []byte, name string, lines []int) e
 				d.rejected = append(d.rejected, rejectedLine{Line: bodyLine(l), Error: msg})
 				continue
 			}
+			if msg := agg.add(rec); msg != "" {
+				d.rejected = append(d.rejected, rejectedLine{Line: bodyLine(l), Error: msg})
+				continue
+			}
 			d.results++
-			agg.add(rec)
 		case *benchfmt.SyntaxError:
 			d.rejected = append(d.rejected, rejectedLine{Line: bodyLine(rec.Line), Error: rec.Msg})
 		case *benchfmt.UnitMetadata:
@@ -131,6 +136,31 @@ func (d *decoded) read(agg *aggregator, text []byte, name string, lines []int) e
 		return err
 	}
 	return nil
+}
+
+// prefixedResult is a benchmark result line after something else: an
+// indent, or a CI log's timestamp. benchfmt reads a result only at the start
+// of a line and takes any other line for text, so without this check such a
+// line would be dropped without a word.
+var prefixedResult = regexp.MustCompile(`\bBenchmark\S*\s+\d+\s+[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s+\S`)
+
+// rejectPrefixed reports the lines of text that look like benchmark
+// results but do not start the line.
+func (d *decoded) rejectPrefixed(text []byte, bodyLine func(int) int) {
+	for n := 1; len(text) > 0; n++ {
+		line := text
+		if i := bytes.IndexByte(text, '\n'); i >= 0 {
+			line, text = text[:i], text[i+1:]
+		} else {
+			text = nil
+		}
+		if bytes.HasPrefix(line, []byte("Benchmark")) || !bytes.Contains(line, []byte("Benchmark")) {
+			continue
+		}
+		if prefixedResult.Match(line) {
+			d.rejected = append(d.rejected, rejectedLine{Line: bodyLine(n), Error: "a benchmark result that does not start the line (an indent or a log prefix such as a timestamp): go test prints results at the start of a line; strip the prefix before posting"})
+		}
+	}
 }
 
 // checkResult refuses what benchfmt accepts but a metric cannot carry.
@@ -231,20 +261,27 @@ func splitJSON(body []byte) ([]*jsonStream, []rejectedLine, error) {
 // aggregator groups the samples of a run by configuration, name and unit,
 // keeping the order in which they first appear.
 type aggregator struct {
-	byKey map[string]*series
-	list  []*series
-	meta  map[benchfmt.UnitMetadataKey]string
+	byKey      map[string]*series
+	list       []*series
+	meta       map[benchfmt.UnitMetadataKey]string
+	maxSamples int // per series
+	// unitOfMetric is the unit each metric name of the request stands for:
+	// different units may map to one name (a-b/op, a_b/op; a custom
+	// "throughput" and B/s), and one metric cannot hold both.
+	unitOfMetric map[string]string
 }
 
-func newAggregator() *aggregator {
-	return &aggregator{byKey: map[string]*series{}, meta: map[benchfmt.UnitMetadataKey]string{}}
+func newAggregator(maxSamples int) *aggregator {
+	return &aggregator{byKey: map[string]*series{}, meta: map[benchfmt.UnitMetadataKey]string{}, maxSamples: maxSamples, unitOfMetric: map[string]string{}}
 }
 
 func (a *aggregator) unitMeta(m *benchfmt.UnitMetadata) {
 	a.meta[m.UnitMetadataKey] = m.Value
 }
 
-func (a *aggregator) add(r *benchfmt.Result) {
+// add adds the values of a result line to their series, or none of them
+// and says why.
+func (a *aggregator) add(r *benchfmt.Result) string {
 	name, procs := splitProcs(r.Name)
 	var key strings.Builder
 	for _, c := range r.Config {
@@ -261,6 +298,24 @@ func (a *aggregator) add(r *benchfmt.Result) {
 	key.WriteString(strconv.Itoa(procs))
 	key.WriteByte(0)
 	base := key.String()
+	for i, v := range r.Values {
+		if s := a.byKey[base+v.Unit]; s != nil && len(s.values) >= a.maxSamples {
+			return fmt.Sprintf("Benchmark%s already has max_samples_per_benchmark (%d) %s samples in this request (each sample is a Prometheus series): run go test with a smaller -count, or split the upload", r.Name, a.maxSamples, unitOf(v))
+		}
+		name := metricFor(v.Unit).name
+		other, ok := a.unitOfMetric[name]
+		for _, w := range r.Values[:i] {
+			if !ok && w.Unit != v.Unit && metricFor(w.Unit).name == name {
+				other, ok = w.Unit, true
+			}
+		}
+		if ok && other != v.Unit {
+			return fmt.Sprintf("unit %q and unit %q would both be metric %s: rename one of them (b.ReportMetric)", unitOf(v), other, name)
+		}
+	}
+	for _, v := range r.Values {
+		a.unitOfMetric[metricFor(v.Unit).name] = v.Unit
+	}
 	for _, v := range r.Values {
 		k := base + v.Unit
 		s := a.byKey[k]
@@ -276,6 +331,7 @@ func (a *aggregator) add(r *benchfmt.Result) {
 		}
 		s.values = append(s.values, v.Value)
 	}
+	return ""
 }
 
 // finish copies the unit metadata onto every series.

@@ -25,7 +25,7 @@ func FuzzDecode(f *testing.F) {
 		if err != nil {
 			return
 		}
-		d, err := decode(body, format)
+		d, err := decode(body, format, defaultMaxSamplesPerBenchmark)
 		if err != nil {
 			return
 		}

@@ -115,8 +115,10 @@ func (r *gobenchReceiver) Shutdown(ctx context.Context) error {
 type response struct {
 	RunID string `json:"run_id,omitempty"`
 	// Status: accepted (every line kept), partial (the lines in
-	// rejected_lines were left out, the rest was ingested), rejected or
-	// refused (nothing was ingested).
+	// rejected_lines were left out, the rest was ingested), rejected (400,
+	// 413, 415: nothing was ingested; or the pipeline refused the data
+	// permanently) or refused (503: the pipeline could not take it all
+	// now; a branch of the pipeline may have taken it).
 	Status          string         `json:"status"`
 	Message         string         `json:"message"`
 	Format          string         `json:"format,omitempty"`
@@ -172,7 +174,7 @@ func (r *gobenchReceiver) handle(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	resp.Format = format
-	d, err := decode(body, format)
+	d, err := decode(body, format, r.cfg.MaxSamplesPerBenchmark)
 	if err != nil {
 		resp.Message = "gobench: " + err.Error() + "; nothing was ingested"
 		return
@@ -188,7 +190,7 @@ func (r *gobenchReceiver) handle(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	if len(d.rejected) > r.cfg.MaxRejectedLines {
-		resp.Message = fmt.Sprintf("gobench: %d malformed lines, more than max_rejected_lines (%d); nothing was ingested", len(d.rejected), r.cfg.MaxRejectedLines)
+		resp.Message = fmt.Sprintf("gobench: %d rejected lines (malformed or beyond a limit), more than max_rejected_lines (%d); nothing was ingested", len(d.rejected), r.cfg.MaxRejectedLines)
 		return
 	}
 
@@ -200,11 +202,11 @@ func (r *gobenchReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	if err != nil {
 		resp.Benchmarks, resp.DataPoints = 0, 0
 		if consumererror.IsPermanent(err) {
-			resp.Message = "gobench: the pipeline refused these benchmarks permanently; nothing was ingested: " + err.Error()
+			resp.Message = "gobench: the pipeline refused these benchmarks permanently (a branch of it that took them before the refusal keeps them), do not retry: " + err.Error()
 			return
 		}
 		status, resp.Status = http.StatusServiceUnavailable, "refused"
-		resp.Message = "gobench: the collector cannot take these benchmarks now; nothing was ingested, retry: " + err.Error()
+		resp.Message = "gobench: the pipeline cannot take these benchmarks now, retry the same upload (a branch of it may already have taken them: the benchstat connector reports each comparison once): " + err.Error()
 		return
 	}
 	r.tb.ReceiverGobenchBenchmarks.Add(req.Context(), int64(d.results))
@@ -212,7 +214,7 @@ func (r *gobenchReceiver) handle(w http.ResponseWriter, req *http.Request) {
 	resp.Message = fmt.Sprintf("gobench: %d benchmark results ingested as %d data points", d.results, resp.DataPoints)
 	if len(d.rejected) > 0 {
 		resp.Status = "partial"
-		resp.Message += fmt.Sprintf("; %d malformed lines were left out (see rejected_lines), the rest was ingested", len(d.rejected))
+		resp.Message += fmt.Sprintf("; %d lines were left out (malformed or beyond a limit: see rejected_lines), the rest was ingested", len(d.rejected))
 	}
 }
 
