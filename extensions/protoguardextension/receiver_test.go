@@ -122,38 +122,62 @@ func otlpWithGuardTraces(t *testing.T, tel *componenttest.Telemetry, guardCfg *C
 	require.NoError(t, ext.Start(ctx, h))
 	t.Cleanup(func() { assert.NoError(t, ext.Shutdown(ctx)) })
 
-	grpcAddr, httpAddr := testPort(t), testPort(t)
-	httpCfg := map[string]any{"endpoint": httpAddr, "middlewares": []any{map[string]any{"id": "protoguard"}}}
-	for k, v := range httpExtra {
-		httpCfg[k] = v
-	}
-	grpcCfg := map[string]any{"endpoint": grpcAddr, "middlewares": []any{map[string]any{"id": "protoguard"}}}
-	if auth {
-		grpcCfg["auth"] = map[string]any{"authenticator": "tokenauth"}
-		httpCfg["auth"] = map[string]any{"authenticator": "tokenauth"}
-	}
-	f := otlpreceiver.NewFactory()
-	cfg := f.CreateDefaultConfig()
-	require.NoError(t, confmap.NewFromStringMap(map[string]any{"protocols": map[string]any{
-		"grpc": grpcCfg,
-		"http": httpCfg,
-	}}).Unmarshal(cfg))
-	s := &sinks{}
-	rset := receivertest.NewNopSettings(f.Type())
-	if traces == nil {
-		traces = &s.traces
-	}
-	tr, err := f.CreateTraces(ctx, rset, cfg, traces)
-	require.NoError(t, err)
-	mr, err := f.CreateMetrics(ctx, rset, cfg, &s.metrics)
-	require.NoError(t, err)
-	lr, err := f.CreateLogs(ctx, rset, cfg, &s.logs)
-	require.NoError(t, err)
-	pr, err := f.(xreceiver.Factory).CreateProfiles(ctx, rset, cfg, &s.profiles)
-	require.NoError(t, err)
-	for _, r := range []component.Component{tr, mr, lr, pr} {
-		require.NoError(t, r.Start(ctx, h))
-		t.Cleanup(func() { assert.NoError(t, r.Shutdown(ctx)) })
+	// testPort's port is free when it is picked, not necessarily when the
+	// receiver binds it (other processes on the machine pick ports too):
+	// on "address already in use", start again on two other ports.
+	var grpcAddr, httpAddr string
+	var s *sinks
+	for attempt := 0; ; attempt++ {
+		grpcAddr, httpAddr = testPort(t), testPort(t)
+		httpCfg := map[string]any{"endpoint": httpAddr, "middlewares": []any{map[string]any{"id": "protoguard"}}}
+		for k, v := range httpExtra {
+			httpCfg[k] = v
+		}
+		grpcCfg := map[string]any{"endpoint": grpcAddr, "middlewares": []any{map[string]any{"id": "protoguard"}}}
+		if auth {
+			grpcCfg["auth"] = map[string]any{"authenticator": "tokenauth"}
+			httpCfg["auth"] = map[string]any{"authenticator": "tokenauth"}
+		}
+		f := otlpreceiver.NewFactory()
+		cfg := f.CreateDefaultConfig()
+		require.NoError(t, confmap.NewFromStringMap(map[string]any{"protocols": map[string]any{
+			"grpc": grpcCfg,
+			"http": httpCfg,
+		}}).Unmarshal(cfg))
+		s = &sinks{}
+		rset := receivertest.NewNopSettings(f.Type())
+		tc := traces
+		if tc == nil {
+			tc = &s.traces
+		}
+		tr, err := f.CreateTraces(ctx, rset, cfg, tc)
+		require.NoError(t, err)
+		mr, err := f.CreateMetrics(ctx, rset, cfg, &s.metrics)
+		require.NoError(t, err)
+		lr, err := f.CreateLogs(ctx, rset, cfg, &s.logs)
+		require.NoError(t, err)
+		pr, err := f.(xreceiver.Factory).CreateProfiles(ctx, rset, cfg, &s.profiles)
+		require.NoError(t, err)
+		var started []component.Component
+		for _, r := range []component.Component{tr, mr, lr, pr} {
+			if err = r.Start(ctx, h); err != nil {
+				break
+			}
+			started = append(started, r)
+		}
+		if err != nil {
+			for _, r := range started {
+				_ = r.Shutdown(ctx)
+			}
+			if attempt < 5 && strings.Contains(err.Error(), "address already in use") {
+				continue
+			}
+			require.NoError(t, err)
+		}
+		for _, r := range started {
+			t.Cleanup(func() { assert.NoError(t, r.Shutdown(ctx)) })
+		}
+		break
 	}
 	return grpcAddr, httpAddr, s, ext.(*guard)
 }
