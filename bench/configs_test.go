@@ -104,6 +104,21 @@ func TestHarnessConfigsAreTheShippedOnes(t *testing.T) {
 		want := []any{"memory_limiter", "transform/versionstamp", "transform/tagguard", "transform/profile_id", "tail_sampling"}
 		sameAs(t, "traces pipeline processors", procs, want)
 	})
+	t.Run("gateway-keepall-batch", func(t *testing.T) {
+		c := loadYAML(t, filepath.Join("configs", "gateway-keepall-batch.yaml"))
+		keep := loadYAML(t, filepath.Join("configs", "gateway-keepall.yaml"))
+		procs := at(c, "processors").(yamlMap)
+		want := copyMap(at(keep, "processors").(yamlMap))
+		want["batch/after_sampling"] = yamlMap{"send_batch_size": 2048, "timeout": "200ms"}
+		sameAs(t, "processors", procs, want)
+		pl := copyMap(at(keep, "service", "pipelines", "traces").(yamlMap))
+		pl["processors"] = append(append([]any{}, pl["processors"].([]any)...), "batch/after_sampling")
+		sameAs(t, "traces pipeline", at(c, "service", "pipelines", "traces"), pl)
+		for _, k := range []string{"extensions", "receivers", "exporters"} {
+			sameAs(t, k, at(c, k), at(keep, k))
+		}
+		sameAs(t, "traces/profilelink", at(c, "service", "pipelines", "traces/profilelink"), at(keep, "service", "pipelines", "traces/profilelink"))
+	})
 	t.Run("agent-overlay", func(t *testing.T) {
 		c := loadYAML(t, filepath.Join("configs", "agent-overlay.yaml"))
 		if len(c) != 1 || len(at(c, "exporters").(yamlMap)) != 1 || len(at(c, "exporters", "loadbalancing").(yamlMap)) != 1 {

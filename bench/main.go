@@ -72,7 +72,7 @@ func main() {
 	flag.DurationVar(&o.ProfileDuration, "profile-duration", 20*time.Second, "profile run length")
 	flag.IntVar(&o.Requests, "requests", 64, "distinct pre-encoded requests")
 	flag.StringVar(&exps, "experiments", "physical,compare,steps,memory,agent,profile", "experiments to run")
-	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
+	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,gateway-keepall-batch,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
 	flag.Parse()
 	o.Experiments = map[string]bool{}
 	for _, e := range strings.Split(exps, ",") {
@@ -118,7 +118,7 @@ type results struct {
 	MemoryErr          string
 	Agent              []agentPoint
 	AgentErr           string
-	Profile            *profileResult
+	Profiles           []profileResult
 	Others             []procCPU
 	LoadStart, LoadEnd string
 }
@@ -133,6 +133,7 @@ type profileResult struct {
 	CPUTop, CPUCum    string
 	HeapTop           string
 	CPUPath, HeapPath string
+	Centres           []centre
 }
 
 func run(ctx context.Context, o options, args []string) error {
@@ -217,12 +218,17 @@ func run(ctx context.Context, o options, args []string) error {
 				rate = s.LastGood
 			}
 		}
-		r, cpuP, heapP, err := h.profileAt(ctx, byName["gateway-keepall"], rate, o.ProfileDuration, o.RawDir, "saturation")
-		if err != nil {
-			return err
+		// The gateway chain at its saturation point, and the lever (batch
+		// after tail_sampling) at the same rate: before and after.
+		for _, name := range []string{"gateway-keepall", "gateway-keepall-batch"} {
+			r, cpuP, heapP, err := h.profileAt(ctx, byName[name], rate, o.ProfileDuration, o.RawDir, "saturation")
+			if err != nil {
+				return err
+			}
+			res.Profiles = append(res.Profiles, profileResult{Run: r, CPUPath: cpuP, HeapPath: heapP,
+				CPUTop: pprofTop(cpuP, 25), CPUCum: pprofTop(cpuP, 40, "-cum"), HeapTop: pprofTop(heapP, 15, "-sample_index=inuse_space"),
+				Centres: costCentres(pprofTop(cpuP, 1000, "-cum"))})
 		}
-		res.Profile = &profileResult{Run: r, CPUPath: cpuP, HeapPath: heapP,
-			CPUTop: pprofTop(cpuP, 25), CPUCum: pprofTop(cpuP, 40, "-cum"), HeapTop: pprofTop(heapP, 15, "-sample_index=inuse_space")}
 	}
 	res.Finished = time.Now().UTC()
 	res.LoadEnd = loadavg()

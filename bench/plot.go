@@ -29,6 +29,9 @@ func plotThroughput(steps []*stepState, dir string) (string, error) {
 	for i, s := range steps {
 		var good, bad plotter.XYs
 		for _, r := range s.Steps {
+			if r.Contended || r.Load.Elapsed == 0 {
+				continue // its rerun is plotted
+			}
 			d := float64(r.V.Delivered) / r.Load.Elapsed.Seconds()
 			maxX = max(maxX, r.Offered)
 			if r.Sustainable {

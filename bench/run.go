@@ -24,6 +24,7 @@ func harnessConfigs() []benchConfig {
 	return []benchConfig{
 		{Name: "baseline", Title: "baseline: otlp -> batch -> otlp", Args: []string{"--config", "bench/configs/baseline.yaml"}, KeepAll: true},
 		{Name: "gateway-keepall", Title: "fabric gateway chain, keep-all policy", Args: []string{"--config", "bench/configs/gateway-keepall.yaml"}, KeepAll: true, TailSampling: true},
+		{Name: "gateway-keepall-batch", Title: "fabric gateway chain, keep-all policy, batch after tail_sampling (a lever, not shipped)", Args: []string{"--config", "bench/configs/gateway-keepall-batch.yaml"}, KeepAll: true, TailSampling: true},
 		{Name: "upstream-keepall", Title: "upstream-equivalent chain, keep-all policy", Args: []string{"--config", "bench/configs/upstream-keepall.yaml"}, KeepAll: true, TailSampling: true},
 		{Name: "gateway-shipped", Title: "fabric gateway chain, shipped policies", Args: []string{"--config", "bench/configs/gateway-shipped.yaml"}, TailSampling: true},
 		{Name: "agent", Title: "agent (configs/agent.yaml) trace path", Args: []string{"--config", "configs/agent.yaml", "--config", "bench/configs/agent-overlay.yaml"}, KeepAll: true, Agent: true},
@@ -105,6 +106,8 @@ type runResult struct {
 	Why                             string // why not sustainable
 	Crashed                         bool
 	SinkRequests, Foreign, Mismatch int64
+	Contended                       bool // failed while other processes used > 40% of the machine: run again
+	Retry                           bool // the second run of a contended step
 }
 
 func (r runResult) CPUPerSpan() time.Duration {
