@@ -459,17 +459,19 @@ type centre struct {
 }
 
 var centres = []struct{ name, pattern string }{
-	{"persistent queue writes (file_storage, bbolt)", "filestorage.(*fileStorageClient).Batch"},
-	{"exporter queue byte sizing (SizeProto)", "request.bytesSizer.Sizeof"},
-	{"gzip to the store", "compress/gzip.(*Writer).Write"},
-	{"gRPC receive + decode (otlp receiver)", "otelgrpc.traceServiceExportHandler"},
-	{"protoguard check (ours)", "protoguardextension.(*grpcGuard).intercept"},
+	{"gRPC receive path (otlp receiver, decode and the synchronous processors)", "otelgrpc.traceServiceExportHandler"},
+	{"OTLP decode (pdata)", "otelgrpc.(*codecV2).Unmarshal"},
+	{"protoguard wire check (ours)", "wirecheck.(*Checker).CheckProtoSize"},
 	{"versionstamp (ours)", "versionstampprocessor."},
 	{"tagguard (ours)", "tagguardprocessor.(*guard).ProcessTraces"},
 	{"backpressure (ours)", "backpressureprocessor."},
 	{"transform/profile_id (OTTL)", "transformprocessor/internal/traces.(*Processor).ProcessTraces"},
-	{"tail_sampling ingest", "tailsamplingprocessor.(*tailSamplingSpanProcessor).ConsumeTraces"},
-	{"tail_sampling decisions + release", "tailsamplingprocessor.(*tailSamplingSpanProcessor).samplingPolicyOnTick"},
+	{"tail_sampling ingest (receiver side)", "tailsamplingprocessor.(*tailSamplingSpanProcessor).ConsumeTraces"},
+	{"tail_sampling's goroutine: spans grouped by trace", "tailsamplingprocessor.(*tailSamplingSpanProcessor).processTrace"},
+	{"tail_sampling's goroutine: decisions + release", "tailsamplingprocessor.(*tailSamplingSpanProcessor).samplingPolicyOnTick"},
+	{"persistent queue writes (file_storage, bbolt)", "filestorage.(*fileStorageClient).Batch"},
+	{"exporter queue byte sizing (SizeProto)", "request.bytesSizer.Sizeof"},
+	{"gzip to the store", "compress/gzip.(*Writer).Write"},
 	{"profilelink span index (ours)", "profilelinkexporter."},
 	{"garbage collection (background mark)", "runtime.gcBgMarkWorker"},
 }

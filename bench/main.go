@@ -58,7 +58,7 @@ func main() {
 	flag.IntVar(&o.BasePort, "base-port", 41000, "first of the 20 loopback ports the harness uses")
 	flag.IntVar(&o.Streams, "streams", 8, "concurrent gRPC streams (connections)")
 	flag.DurationVar(&o.Duration, "duration", 10*time.Second, "send window of each run")
-	flag.IntVar(&o.Rounds, "rounds", 2, "rounds of the fixed-rate comparison")
+	flag.IntVar(&o.Rounds, "rounds", 3, "rounds of the fixed-rate comparison")
 	flag.Float64Var(&o.Rate, "rate", 4000, "offered spans/s of the fixed-rate comparison")
 	flag.Float64Var(&o.StepStart, "step-start", 3000, "first offered spans/s of the step search")
 	flag.Float64Var(&o.StepFactor, "step-factor", 1.6, "step search: rate factor while sustainable")
@@ -121,6 +121,7 @@ type results struct {
 	Profiles           []profileResult
 	Others             []procCPU
 	LoadStart, LoadEnd string
+	Commit             string // of the working tree when the run started
 }
 
 type workloadSummary struct {
@@ -159,7 +160,7 @@ func run(ctx context.Context, o options, args []string) error {
 	defer sk.stop()
 	h := &harness{root: o.Root, bin: o.Bin, basePort: o.BasePort, sink: sk, work: w, token: "bench-token",
 		streams: o.Streams, decisionWait: o.DecisionWait, tmp: tmp, logf: logf}
-	res := &results{Started: time.Now().UTC(), Args: args, Options: o, LoadStart: loadavg()}
+	res := &results{Started: time.Now().UTC(), Args: args, Options: o, LoadStart: loadavg(), Commit: gitCommit(o.Root)}
 	res.Workload = summarize(w)
 	logf("workload: %d requests, %d traces, %d spans (%d error, %d slow traces), %d bytes",
 		res.Workload.Requests, res.Workload.Traces, res.Workload.Spans, res.Workload.ErrorTraces, res.Workload.SlowTraces, res.Workload.Bytes)
