@@ -45,6 +45,7 @@ type options struct {
 	Experiments                        map[string]bool
 	Configs                            []string
 	Requests                           int
+	SinkDelay                          time.Duration
 }
 
 func main() {
@@ -71,6 +72,7 @@ func main() {
 	flag.DurationVar(&o.Physical, "physical", 5*time.Second, "physical limit: decode+encode time")
 	flag.DurationVar(&o.ProfileDuration, "profile-duration", 20*time.Second, "profile run length")
 	flag.IntVar(&o.Requests, "requests", 64, "distinct pre-encoded requests")
+	flag.DurationVar(&o.SinkDelay, "sink-delay", 0, "added to every traces export the sink answers: a slow store")
 	flag.StringVar(&exps, "experiments", "physical,compare,steps,memory,agent,profile", "experiments to run")
 	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,gateway-keepall-batch,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
 	flag.Parse()
@@ -158,6 +160,7 @@ func run(ctx context.Context, o options, args []string) error {
 		return err
 	}
 	defer sk.stop()
+	sk.delay.Store(int64(o.SinkDelay))
 	h := &harness{root: o.Root, bin: o.Bin, basePort: o.BasePort, sink: sk, work: w, token: "bench-token",
 		streams: o.Streams, decisionWait: o.DecisionWait, tmp: tmp, logf: logf}
 	res := &results{Started: time.Now().UTC(), Args: args, Options: o, LoadStart: loadavg(), Commit: gitCommit(o.Root)}

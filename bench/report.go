@@ -102,7 +102,8 @@ func writeReport(res *results, h *harness) error {
 	pf("| binary | `%s` |\n", strings.ReplaceAll(cmdOut(o.Root, o.Bin, "--version"), "\n", "; "))
 	pf("| commit | %s |\n", commit)
 	pf("| command | `go run . %s` (from `bench/`), %s to %s (%v) |\n", strings.Join(res.Args, " "), res.Started.Format("15:04:05"), res.Finished.Format("15:04:05"), res.Finished.Sub(res.Started).Round(time.Second))
-	pf("| load average | at start %s; at end %s |\n\n", res.LoadStart, res.LoadEnd)
+	pf("| load average | at start %s; at end %s |\n", res.LoadStart, res.LoadEnd)
+	pf("| sink | answers every traces export after %v (`-sink-delay`) |\n\n", o.SinkDelay)
 	pf("**What else ran.** The machine is shared: absolute numbers are noisy, so every comparison below is a ratio between configs measured in the same invocation, alternating. Per run, the CPU used by other processes in the same window is reported (*other load*, CPU-seconds of the machine's %d cores). Over the whole invocation, the processes outside the harness and its collector that used the most CPU:\n\n", runtime.NumCPU())
 	pf("| process | CPU seconds during the runs |\n|---|---|\n")
 	for _, p := range res.Others {
