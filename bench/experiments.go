@@ -188,7 +188,7 @@ func (h *harness) tsMemory(ctx context.Context, cfg benchConfig, n int, rate flo
 	h.sink.tracker.Store(tr)
 	defer h.sink.tracker.Store(nil)
 	args := append(append([]string{}, cfg.Args...), "--set", fmt.Sprintf("processors::tail_sampling::num_traces=%d", mp.NumTraces))
-	col, err := startCollector(h.bin, h.root, args, h.env(cfg, dir), h.port(12), time.Second)
+	col, err := startCollectorRetry(h.logf, h.bin, h.root, args, h.env(cfg, dir), h.port(12), time.Second)
 	if err != nil {
 		return mp, err
 	}
@@ -266,7 +266,7 @@ func (h *harness) agentFootprint(ctx context.Context, cfg benchConfig, idle, loa
 	tr := newTracker(rand.Uint64())
 	h.sink.tracker.Store(tr)
 	defer h.sink.tracker.Store(nil)
-	col, err := startCollector(h.bin, h.root, cfg.Args, h.env(cfg, dir), h.port(12), 500*time.Millisecond)
+	col, err := startCollectorRetry(h.logf, h.bin, h.root, cfg.Args, h.env(cfg, dir), h.port(12), 500*time.Millisecond)
 	if err != nil {
 		return nil, err
 	}

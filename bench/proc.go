@@ -91,6 +91,31 @@ func (w lockedWriter) Write(p []byte) (int, error) {
 	return w.b.Write(p)
 }
 
+// startCollectorRetry is startCollector, tried again (up to 5 times, 2 s
+// apart) when the collector could not bind one of its ports: the ports
+// 41000-41999 this harness must use lie inside Linux's ephemeral range
+// (32768-60999), so an outgoing connection of any process on the machine
+// can hold one of them for a while.
+func startCollectorRetry(logf func(string, ...any), bin, dir string, args, env []string, health string, interval time.Duration) (*collector, error) {
+	for attempt := 1; ; attempt++ {
+		c, err := startCollector(bin, dir, args, env, health, interval)
+		if err == nil || attempt == 5 || !strings.Contains(err.Error(), "address already in use") {
+			return c, err
+		}
+		logf("collector could not bind a port (attempt %d): %s; starting again in 2 s", attempt, firstLine(tailLine(err.Error())))
+		time.Sleep(2 * time.Second)
+	}
+}
+
+func tailLine(s string) string {
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, "address already in use") {
+			return l
+		}
+	}
+	return s
+}
+
 // startCollector runs bin with args and env, waits for health_check on
 // health, and samples its CPU and RSS every interval.
 func startCollector(bin, dir string, args, env []string, health string, interval time.Duration) (*collector, error) {

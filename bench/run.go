@@ -143,7 +143,7 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	h.sink.tracker.Store(tr)
 	defer h.sink.tracker.Store(nil)
 	args := append(append([]string{}, cfg.Args...), h.extraArgs[cfg.Name]...)
-	col, err := startCollector(h.bin, h.root, args, h.env(cfg, dir), h.port(12), 250*time.Millisecond)
+	col, err := startCollectorRetry(h.logf, h.bin, h.root, args, h.env(cfg, dir), h.port(12), 250*time.Millisecond)
 	if err != nil {
 		return res, err
 	}
