@@ -25,7 +25,16 @@ type sink struct {
 }
 
 func startSink(addr string) (*sink, error) {
-	l, err := net.Listen("tcp", addr)
+	// The port may be held for a moment by an outgoing connection (the
+	// harness's ports lie in Linux's ephemeral range): try a few times.
+	var l net.Listener
+	var err error
+	for attempt := 0; attempt < 5; attempt++ {
+		if l, err = net.Listen("tcp", addr); err == nil {
+			break
+		}
+		time.Sleep(time.Second)
+	}
 	if err != nil {
 		return nil, err
 	}
