@@ -74,6 +74,9 @@ func (h *harness) logRun(r runResult) {
 	h.logf("  %s: acked %d spans (%.0f/s), delivered %d, lost %d, dup %d, refused %d; CPU %.2fs = %v/span; RSS max %.0f MiB; p50 %v p99 %v; other load %.1f CPU-s; sink: %d requests, %d foreign, %d mismatched; sustainable=%v %s",
 		r.Config, r.V.SpansAcked, r.Achieved, r.V.Delivered, r.V.Lost, r.V.Duplicates, r.V.SpansRefused, r.CPU, r.CPUPerSpan(),
 		float64(r.RSSMax)/(1<<20), r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.OtherCPU, r.SinkRequests, r.Foreign, r.Mismatch, r.Sustainable, r.Why)
+	if len(r.Own) > 0 {
+		h.logf("  %s: collector's own counters: %v", r.Config, r.Own)
+	}
 }
 
 // contended is the share of the machine's CPU other processes may use
@@ -215,6 +218,41 @@ func (h *harness) tsMemory(ctx context.Context, cfg benchConfig, n int, rate flo
 	h.logf("  %d traces (%d spans) buffered: RSS %.0f MiB (%.0f B/span, %.0f B/trace), heap %.0f MiB (%.0f B/span); %d spans left early",
 		mp.Traces, mp.Spans, float64(mp.RSSLoaded)/(1<<20), mp.PerSpanRSS, mp.PerTraceRSS, float64(mp.HeapLoaded)/(1<<20), mp.PerSpanHeap, mp.Delivered)
 	return mp, nil
+}
+
+// ownCounters are the collector's own metrics that say where spans that
+// were acknowledged but not delivered went, summed over their series.
+var ownCounters = []string{
+	"otelcol_processor_backpressure_items_shed",
+	"otelcol_processor_tail_sampling_sampling_trace_dropped_too_early",
+	"otelcol_exporter_enqueue_failed_spans",
+	"otelcol_exporter_send_failed_spans",
+}
+
+// counters reads ownCounters from the collector's metrics endpoint.
+func (h *harness) counters() map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get("http://" + h.port(13) + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if strings.HasPrefix(l, "#") {
+			continue
+		}
+		for _, name := range ownCounters {
+			if strings.HasPrefix(l, name) {
+				f := strings.Fields(l)
+				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
+				out[name] += v
+			}
+		}
+	}
+	return out
 }
 
 // heap reads the collector's own metric of its Go heap in use.

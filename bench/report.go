@@ -241,7 +241,7 @@ func writeReport(res *results, h *harness) error {
 				}
 			}
 		}
-		pf("\nEvery step:\n\n| config | offered spans/s | acked spans/s | delivered | not delivered | dup | refused | CPU µs/span | collector cores (send window) | p50 / p99 ms | latency growth ms | other load CPU-s | sustainable | why not |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		pf("\nEvery step:\n\n| config | offered spans/s | acked spans/s | delivered | not delivered | dup | refused | CPU µs/span | collector cores (send window) | p50 / p99 ms | latency growth ms | other load CPU-s | sustainable | why not | collector's own counters (non-zero) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 		// A step that failed while other processes used more than 40% of the
 		// machine is run once more; both runs are listed, the second decides.
 		for _, s := range res.Steps {
@@ -261,8 +261,8 @@ func writeReport(res *results, h *harness) error {
 				if r.Retry {
 					name += " (rerun)"
 				}
-				pf("| %s | %.0f | %.0f | %d | %s | %d | %d | %s | %.2f | %s / %s | %s | %.1f | %v | %s |\n", name, r.Offered, r.Achieved, r.V.Delivered, lost, r.V.Duplicates, r.V.SpansRefused, us(r.CPUPerSpan()), cores,
-					ms(r.P50), ms(r.P99), ms(r.V.LatencyLastQ-r.V.LatencyFirstQ), r.OtherCPU, r.Sustainable, r.Why)
+				pf("| %s | %.0f | %.0f | %d | %s | %d | %d | %s | %.2f | %s / %s | %s | %.1f | %v | %s | %s |\n", name, r.Offered, r.Achieved, r.V.Delivered, lost, r.V.Duplicates, r.V.SpansRefused, us(r.CPUPerSpan()), cores,
+					ms(r.P50), ms(r.P99), ms(r.V.LatencyLastQ-r.V.LatencyFirstQ), r.OtherCPU, r.Sustainable, r.Why, ownString(r.Own))
 			}
 		}
 		pf("\n")
@@ -330,6 +330,7 @@ func writeReport(res *results, h *harness) error {
 		})
 		row("RSS max MiB", func(p profileResult) string { return mib(p.Run.RSSMax) })
 		row("other load CPU-s", func(p profileResult) string { return fmt.Sprintf("%.1f", p.Run.OtherCPU) })
+		row("collector's own counters (non-zero)", func(p profileResult) string { return ownString(p.Run.Own) })
 		for i := range centres {
 			row("% of CPU samples: "+centres[i].name, func(p profileResult) string { return fmt.Sprintf("%.1f", p.Centres[i].CumPct) })
 		}
@@ -357,4 +358,15 @@ func trimPprof(s string) string {
 		out = append(out, l)
 	}
 	return strings.Join(out, "\n")
+}
+
+// ownString lists the non-zero counters of ownCounters, short names.
+func ownString(m map[string]float64) string {
+	var parts []string
+	for _, name := range ownCounters {
+		if v := m[name]; v > 0 {
+			parts = append(parts, fmt.Sprintf("%s %.0f", strings.TrimPrefix(name, "otelcol_"), v))
+		}
+	}
+	return strings.Join(parts, ", ")
 }

@@ -106,8 +106,9 @@ type runResult struct {
 	Why                             string // why not sustainable
 	Crashed                         bool
 	SinkRequests, Foreign, Mismatch int64
-	Contended                       bool // failed while other processes used > 40% of the machine: run again
-	Retry                           bool // the second run of a contended step
+	Contended                       bool               // failed while other processes used > 40% of the machine: run again
+	Retry                           bool               // the second run of a contended step
+	Own                             map[string]float64 // the collector's own counters at the end (ownCounters)
 }
 
 func (r runResult) CPUPerSpan() time.Duration {
@@ -194,6 +195,7 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	time.Sleep(300 * time.Millisecond) // late duplicates
 	cancelHook()
 	<-hookDone
+	res.Own = h.counters()
 	c1 := col.now()
 	sys1, _ := systemCPU()
 	self1 := selfCPU()
