@@ -39,11 +39,11 @@ LDFLAGS     = -s -w -X $(STAMP_PKG).Version=$(VERSION) -X $(STAMP_PKG).Commit=$(
 
 # Every input of the binary: Go sources of both modules (tests excluded), module
 # files, and the embedded configuration.
-SOURCES := $(shell find . \( -path ./bin -o -path ./data -o -path ./.tools -o -path ./.build -o -path ./tools -o -path ./deploy -o -path ./.git \) -prune \
+SOURCES := $(shell find . \( -path ./bin -o -path ./data -o -path ./.tools -o -path ./.build -o -path ./tools -o -path ./deploy -o -path ./bench -o -path ./.git \) -prune \
              -o \( -name '*.go' ! -name '*_test.go' -o -name go.mod -o -name go.sum \) -print) configs/local.yaml
 METADATA := $(shell find processors exporters receivers extensions connectors -name metadata.yaml 2>/dev/null)
 
-.PHONY: all build run test test-deps unit-test reliability lint generate clean ocb tools FORCE
+.PHONY: all build run test test-deps unit-test reliability bench loadtest lint generate clean ocb tools FORCE
 all: build
 
 ## build: bin/otelcol-fabric; a second run with nothing changed does nothing.
@@ -98,6 +98,7 @@ test: $(BIN) $(OCB) test-deps
 	cd $(DIST_DIR) && $(GO) test -count=1 ./...
 	cd deploy && $(GO) test -count=1 ./...
 	cd third_party/fluentforwardreceiver && GOFLAGS= $(GO) test -count=1 ./... # upstream tests find testdata through runtime.Caller: no -trimpath
+	cd bench && FABRIC_BIN=$(CURDIR)/$(BIN) $(GO) test -count=1 ./... # the load harness: config checks, exact counts, a few seconds through the binary
 
 ## test-deps: programs the tests run for real, from Debian's packages:
 ## Prometheus receives the gateway's remote writes; Chromium renders the
@@ -121,12 +122,40 @@ reliability: $(BIN) test-deps
 	  FABRIC_RELIABILITY_REPORT=$(CURDIR)/tests/RELIABILITY.md FABRIC_RELIABILITY_LONG=1 \
 	  $(GO) test -count=1 -timeout 60m -run '$(RELIABILITY_TESTS)' -v ./tests/
 
+## bench: every component's Go benchmarks (-benchmem), BENCH_COUNT runs of
+## each for benchstat, into bench/out/bench-<commit>.txt (gitignored).
+## Compare two commits: benchstat bench/out/bench-<old>.txt bench/out/bench-<new>.txt
+## The defaults (6 x 200ms) took 6 min 12 s on the shared 2-core machine.
+BENCH_COUNT ?= 6
+BENCH_TIME  ?= 200ms
+BENCH_PKGS  := $(sort $(patsubst %/,./%,$(dir $(shell grep -rl --include='*_test.go' '^func Benchmark' processors exporters receivers extensions internal 2>/dev/null))))
+BENCH_OUT   ?= bench/out/bench-$(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)$(if $(shell git status --porcelain --untracked-files=no 2>/dev/null),-dirty).txt
+bench:
+	@mkdir -p $(dir $(BENCH_OUT))
+	@echo ">> benchmarks of $(BENCH_PKGS): -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) into $(BENCH_OUT)"
+	$(GO) test -run '^$$' -bench . -benchmem -count $(BENCH_COUNT) -benchtime $(BENCH_TIME) -timeout 30m $(BENCH_PKGS) | tee $(BENCH_OUT).tmp
+	mv $(BENCH_OUT).tmp $(BENCH_OUT)
+	@echo ">> $(BENCH_OUT): $$(grep -c '^Benchmark' $(BENCH_OUT)) results; benchstat $(BENCH_OUT) summarises them"
+
+## loadtest: the load harness (bench/, its own module) against bin/otelcol-fabric:
+## physical limit, the configs of bench/configs/ side by side at one rate,
+## a step search for each one's maximum sustainable throughput, tail
+## sampling memory, the agent's footprint and a profile of the gateway
+## chain; writes docs/BENCHMARKS.md and docs/benchmarks/*.svg, raw results
+## and profiles under bench/out/. Size it with LOADTEST_FLAGS, e.g.
+## LOADTEST_FLAGS="-duration 5s -rounds 1 -step-max 4 -mem-traces 10000"
+## (go run ./bench -h lists every flag). Ports 41000-41019 on 127.0.0.1.
+LOADTEST_FLAGS ?=
+loadtest: $(BIN)
+	cd bench && $(GO) run . -root .. -bin $(CURDIR)/$(BIN) $(LOADTEST_FLAGS)
+
 ## unit-test: the tests that need neither the binary nor ocb (fast).
 unit-test:
 	$(GO) test -count=1 ./...
 	cd $(DIST_DIR) && $(GO) test -count=1 ./...
 	cd deploy && $(GO) test -count=1 ./...
 	cd third_party/fluentforwardreceiver && GOFLAGS= $(GO) test -count=1 ./... # upstream tests find testdata through runtime.Caller: no -trimpath
+	cd bench && $(GO) test -count=1 ./...
 
 ## lint: gofmt, go vet and golangci-lint at the version pinned in tools/go.mod.
 lint:
@@ -135,6 +164,7 @@ lint:
 	$(GO) vet ./...
 	cd $(DIST_DIR) && $(GO) vet ./...
 	cd deploy && $(GO) vet ./...
+	cd bench && $(GO) vet ./...
 	$(TOOL) golangci-lint run ./...
 	cd $(DIST_DIR) && $(TOOL) golangci-lint run ./...
 	cd deploy && $(TOOL) golangci-lint run ./...

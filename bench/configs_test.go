@@ -1,0 +1,136 @@
+package main
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"testing"
+
+	"go.yaml.in/yaml/v3"
+)
+
+type yamlMap = map[string]any
+
+func loadYAML(t *testing.T, path string) yamlMap {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m yamlMap
+	if err := yaml.Unmarshal(b, &m); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return m
+}
+
+func at(m yamlMap, keys ...string) any {
+	var v any = m
+	for _, k := range keys {
+		mm, ok := v.(yamlMap)
+		if !ok {
+			return nil
+		}
+		v = mm[k]
+	}
+	return v
+}
+
+func sameAs(t *testing.T, what string, got, want any) {
+	t.Helper()
+	if want == nil {
+		t.Errorf("%s: missing in the shipped config", what)
+		return
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("%s differs from the shipped config:\n got: %v\nwant: %v", what, got, want)
+	}
+}
+
+// TestHarnessConfigsAreTheShippedOnes fails when a harness config stops
+// running what configs/gateway.yaml runs: every processor of the gateway's
+// traces pipelines, its extensions and its Tempo exporter, verbatim, with
+// only the differences the configs' headers declare.
+func TestHarnessConfigsAreTheShippedOnes(t *testing.T) {
+	gw := loadYAML(t, filepath.Join("..", "configs", "gateway.yaml"))
+	gwTraces := at(gw, "service", "pipelines", "traces", "processors").([]any)
+	for _, name := range []string{"gateway-shipped", "gateway-keepall"} {
+		t.Run(name, func(t *testing.T) {
+			c := loadYAML(t, filepath.Join("configs", name+".yaml"))
+			sameAs(t, "traces pipeline processors", at(c, "service", "pipelines", "traces", "processors"), gwTraces)
+			sameAs(t, "traces/profilelink pipeline", at(c, "service", "pipelines", "traces/profilelink"), at(gw, "service", "pipelines", "traces/profilelink"))
+			sameAs(t, "service extensions", at(c, "service", "extensions"), at(gw, "service", "extensions"))
+			for _, p := range gwTraces {
+				p := p.(string)
+				want := at(gw, "processors", p)
+				got := at(c, "processors", p)
+				if p == "tail_sampling" && name == "gateway-keepall" {
+					w := copyMap(want.(yamlMap))
+					w["policies"] = []any{yamlMap{"name": "keep-all", "type": "always_sample"}}
+					want = w
+				}
+				sameAs(t, "processor "+p, got, want)
+			}
+			for _, e := range at(gw, "service", "extensions").([]any) {
+				e := e.(string)
+				want := at(gw, "extensions", e)
+				if e == "queuewatch" {
+					w := copyMap(want.(yamlMap))
+					w["exporters"] = []any{"otlp_grpc/tempo"} // the one store of the harness
+					want = w
+				}
+				sameAs(t, "extension "+e, at(c, "extensions", e), want)
+			}
+			tempo := copyMap(at(gw, "exporters", "otlp_grpc/tempo").(yamlMap))
+			tempo["endpoint"] = "${env:BENCH_SINK_ENDPOINT}"
+			sameAs(t, "exporter otlp_grpc/tempo", at(c, "exporters", "otlp_grpc/tempo"), tempo)
+			sameAs(t, "exporter profilelink", at(c, "exporters", "profilelink"), at(gw, "exporters", "profilelink"))
+			gwGRPC := at(gw, "receivers", "otlp", "protocols", "grpc")
+			sameAs(t, "otlp grpc receiver", at(c, "receivers", "otlp", "protocols", "grpc"), gwGRPC)
+		})
+	}
+	t.Run("upstream-keepall", func(t *testing.T) {
+		c := loadYAML(t, filepath.Join("configs", "upstream-keepall.yaml"))
+		keep := loadYAML(t, filepath.Join("configs", "gateway-keepall.yaml"))
+		for _, p := range []string{"memory_limiter", "transform/profile_id"} {
+			sameAs(t, "processor "+p, at(c, "processors", p), at(gw, "processors", p))
+		}
+		sameAs(t, "processor tail_sampling", at(c, "processors", "tail_sampling"), at(keep, "processors", "tail_sampling"))
+		sameAs(t, "exporter otlp_grpc/tempo", at(c, "exporters", "otlp_grpc/tempo"), at(keep, "exporters", "otlp_grpc/tempo"))
+		for _, e := range []string{"health_check", "pprof", "zpages", "file_storage/queue", "bearertokenauth/ingest"} {
+			sameAs(t, "extension "+e, at(c, "extensions", e), at(gw, "extensions", e))
+		}
+		procs := at(c, "service", "pipelines", "traces", "processors")
+		want := []any{"memory_limiter", "transform/versionstamp", "transform/tagguard", "transform/profile_id", "tail_sampling"}
+		sameAs(t, "traces pipeline processors", procs, want)
+	})
+	t.Run("gateway-keepall-batch", func(t *testing.T) {
+		c := loadYAML(t, filepath.Join("configs", "gateway-keepall-batch.yaml"))
+		keep := loadYAML(t, filepath.Join("configs", "gateway-keepall.yaml"))
+		procs := at(c, "processors").(yamlMap)
+		want := copyMap(at(keep, "processors").(yamlMap))
+		want["batch/after_sampling"] = yamlMap{"send_batch_size": 2048, "timeout": "200ms"}
+		sameAs(t, "processors", procs, want)
+		pl := copyMap(at(keep, "service", "pipelines", "traces").(yamlMap))
+		pl["processors"] = append(append([]any{}, pl["processors"].([]any)...), "batch/after_sampling")
+		sameAs(t, "traces pipeline", at(c, "service", "pipelines", "traces"), pl)
+		for _, k := range []string{"extensions", "receivers", "exporters"} {
+			sameAs(t, k, at(c, k), at(keep, k))
+		}
+		sameAs(t, "traces/profilelink", at(c, "service", "pipelines", "traces/profilelink"), at(keep, "service", "pipelines", "traces/profilelink"))
+	})
+	t.Run("agent-overlay", func(t *testing.T) {
+		c := loadYAML(t, filepath.Join("configs", "agent-overlay.yaml"))
+		if len(c) != 1 || len(at(c, "exporters").(yamlMap)) != 1 || len(at(c, "exporters", "loadbalancing").(yamlMap)) != 1 {
+			t.Errorf("the agent overlay must change the loadbalancing exporter's resolver only: %v", c)
+		}
+	})
+}
+
+func copyMap(m yamlMap) yamlMap {
+	out := yamlMap{}
+	for k, v := range m {
+		out[k] = v
+	}
+	return out
+}

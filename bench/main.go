@@ -1,0 +1,260 @@
+// Command bench is otelcol-fabric's load harness: it drives the built
+// binary (bin/otelcol-fabric) as a child process with pre-encoded OTLP
+// trace requests over gRPC, counts every span at a stand-in OTLP store,
+// samples the collector's CPU and RSS from /proc, and writes
+// docs/BENCHMARKS.md with plots under docs/benchmarks/. `make loadtest`
+// runs it; see docs/BENCHMARKS.md for what it measures.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"log"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+)
+
+var (
+	others   = map[string]float64{}
+	othersMu sync.Mutex
+)
+
+type options struct {
+	Root, Bin, Report, PlotDir, RawDir string
+	BasePort                           int
+	Streams                            int
+	Duration                           time.Duration
+	Rounds                             int
+	Rate                               float64
+	StepStart, StepFactor              float64
+	StepMax                            int
+	DecisionWait                       time.Duration
+	MemTraces                          []int
+	MemRate                            float64
+	AgentIdle, AgentLoaded             time.Duration
+	Physical                           time.Duration
+	ProfileDuration                    time.Duration
+	Experiments                        map[string]bool
+	Configs                            []string
+	Requests                           int
+	SinkDelay                          time.Duration
+}
+
+func main() {
+	var o options
+	var exps, cfgs, mem string
+	flag.StringVar(&o.Root, "root", "..", "repository root")
+	flag.StringVar(&o.Bin, "bin", "", "collector binary (default <root>/bin/otelcol-fabric)")
+	flag.StringVar(&o.Report, "report", "", "Markdown report to write (default <root>/docs/BENCHMARKS.md)")
+	flag.StringVar(&o.PlotDir, "plots", "", "directory of the plots (default <root>/docs/benchmarks)")
+	flag.StringVar(&o.RawDir, "raw", "", "raw results, profiles (default <root>/bench/out)")
+	flag.IntVar(&o.BasePort, "base-port", 41000, "first of the 20 loopback ports the harness uses")
+	flag.IntVar(&o.Streams, "streams", 8, "concurrent gRPC streams (connections)")
+	flag.DurationVar(&o.Duration, "duration", 10*time.Second, "send window of each run")
+	flag.IntVar(&o.Rounds, "rounds", 3, "rounds of the fixed-rate comparison")
+	flag.Float64Var(&o.Rate, "rate", 4000, "offered spans/s of the fixed-rate comparison")
+	flag.Float64Var(&o.StepStart, "step-start", 3000, "first offered spans/s of the step search")
+	flag.Float64Var(&o.StepFactor, "step-factor", 1.6, "step search: rate factor while sustainable")
+	flag.IntVar(&o.StepMax, "step-max", 7, "step search: runs per config at most")
+	flag.DurationVar(&o.DecisionWait, "decision-wait", 10*time.Second, "tail_sampling decision_wait of the gateway configs (shipped: 10s)")
+	flag.StringVar(&mem, "mem-traces", "10000,100000", "tail sampling memory: traces buffered at each point")
+	flag.Float64Var(&o.MemRate, "mem-rate", 20000, "tail sampling memory: spans/s while filling")
+	flag.DurationVar(&o.AgentIdle, "agent-idle", 20*time.Second, "agent footprint: idle phase")
+	flag.DurationVar(&o.AgentLoaded, "agent-loaded", 20*time.Second, "agent footprint: loaded phase")
+	flag.DurationVar(&o.Physical, "physical", 5*time.Second, "physical limit: decode+encode time")
+	flag.DurationVar(&o.ProfileDuration, "profile-duration", 20*time.Second, "profile run length")
+	flag.IntVar(&o.Requests, "requests", 64, "distinct pre-encoded requests")
+	flag.DurationVar(&o.SinkDelay, "sink-delay", 0, "added to every traces export the sink answers: a slow store")
+	flag.StringVar(&exps, "experiments", "physical,compare,steps,memory,agent,profile", "experiments to run")
+	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,gateway-keepall-batch,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
+	flag.Parse()
+	o.Experiments = map[string]bool{}
+	for _, e := range strings.Split(exps, ",") {
+		o.Experiments[strings.TrimSpace(e)] = true
+	}
+	o.Configs = strings.Split(cfgs, ",")
+	for _, s := range strings.Split(mem, ",") {
+		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
+			o.MemTraces = append(o.MemTraces, n)
+		}
+	}
+	root, err := filepath.Abs(o.Root)
+	if err != nil {
+		log.Fatal(err)
+	}
+	o.Root = root
+	def := func(p *string, v string) {
+		if *p == "" {
+			*p = v
+		}
+	}
+	def(&o.Bin, filepath.Join(root, "bin", "otelcol-fabric"))
+	def(&o.Report, filepath.Join(root, "docs", "BENCHMARKS.md"))
+	def(&o.PlotDir, filepath.Join(root, "docs", "benchmarks"))
+	def(&o.RawDir, filepath.Join(root, "bench", "out"))
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	if err := run(ctx, o, os.Args[1:]); err != nil {
+		log.Fatal(err)
+	}
+}
+
+// results is everything one invocation measured; the report is drawn from it.
+type results struct {
+	Started, Finished  time.Time
+	Args               []string
+	Options            options
+	Workload           workloadSummary
+	Physical           *physical
+	Compare            []runResult
+	Steps              []*stepState
+	Memory             []memPoint
+	MemoryErr          string
+	Agent              []agentPoint
+	AgentErr           string
+	Profiles           []profileResult
+	Others             []procCPU
+	LoadStart, LoadEnd string
+	Commit             string // of the working tree when the run started
+}
+
+type workloadSummary struct {
+	Requests, Traces, Spans, ErrorTraces, SlowTraces int
+	Bytes                                            int
+}
+
+type profileResult struct {
+	Run               runResult
+	CPUTop, CPUCum    string
+	HeapTop           string
+	CPUPath, HeapPath string
+	Centres           []centre
+}
+
+func run(ctx context.Context, o options, args []string) error {
+	logf := func(format string, a ...any) { log.Printf(format, a...) }
+	if err := os.MkdirAll(o.RawDir, 0o755); err != nil {
+		return err
+	}
+	tmp, err := os.MkdirTemp("", "fabric-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(tmp)
+	spec := defaultWorkloadSpec()
+	spec.Requests = o.Requests
+	w, err := buildWorkload(spec)
+	if err != nil {
+		return err
+	}
+	sk, err := startSink(fmt.Sprintf("127.0.0.1:%d", o.BasePort))
+	if err != nil {
+		return err
+	}
+	defer sk.stop()
+	sk.delay.Store(int64(o.SinkDelay))
+	h := &harness{root: o.Root, bin: o.Bin, basePort: o.BasePort, sink: sk, work: w, token: "bench-token",
+		streams: o.Streams, decisionWait: o.DecisionWait, tmp: tmp, logf: logf}
+	res := &results{Started: time.Now().UTC(), Args: args, Options: o, LoadStart: loadavg(), Commit: gitCommit(o.Root)}
+	res.Workload = summarize(w)
+	logf("workload: %d requests, %d traces, %d spans (%d error, %d slow traces), %d bytes",
+		res.Workload.Requests, res.Workload.Traces, res.Workload.Spans, res.Workload.ErrorTraces, res.Workload.SlowTraces, res.Workload.Bytes)
+	var cfgs []benchConfig
+	byName := map[string]benchConfig{}
+	for _, c := range harnessConfigs() {
+		byName[c.Name] = c
+	}
+	for _, n := range o.Configs {
+		c, ok := byName[strings.TrimSpace(n)]
+		if !ok {
+			return fmt.Errorf("unknown config %q", n)
+		}
+		cfgs = append(cfgs, c)
+	}
+	if o.Experiments["physical"] {
+		p, err := measurePhysical(w, o.Physical)
+		if err != nil {
+			return err
+		}
+		res.Physical = &p
+		logf("physical limit: %.0f spans per CPU-second (decode + encode in-process)", p.SpansPerCPUs)
+	}
+	if o.Experiments["compare"] {
+		if res.Compare, err = h.compare(ctx, cfgs, o.Rate, o.Duration, o.Rounds); err != nil {
+			return err
+		}
+	}
+	if o.Experiments["steps"] {
+		if res.Steps, err = h.stepSearch(ctx, cfgs, o.StepStart, o.StepFactor, o.Duration, o.StepMax); err != nil {
+			return err
+		}
+	}
+	if o.Experiments["memory"] {
+		for _, n := range o.MemTraces {
+			mp, err := h.tsMemory(ctx, byName["gateway-keepall"], n, o.MemRate)
+			if err != nil {
+				res.MemoryErr = err.Error()
+				logf("tail sampling memory at %d traces: %v", n, err)
+				break
+			}
+			res.Memory = append(res.Memory, mp)
+		}
+	}
+	if o.Experiments["agent"] {
+		res.Agent, err = h.agentFootprint(ctx, byName["agent"], o.AgentIdle, o.AgentLoaded, 1000, 1000)
+		if err != nil {
+			res.AgentErr = err.Error()
+			logf("agent footprint: %v", err)
+		}
+	}
+	if o.Experiments["profile"] {
+		rate := o.Rate
+		for _, s := range res.Steps {
+			if s.Cfg.Name == "gateway-keepall" && s.LastGood > 0 {
+				rate = s.LastGood
+			}
+		}
+		// The gateway chain at its saturation point, and the lever (batch
+		// after tail_sampling) at the same rate: before and after.
+		for _, name := range []string{"gateway-keepall", "gateway-keepall-batch"} {
+			r, cpuP, heapP, err := h.profileAt(ctx, byName[name], rate, o.ProfileDuration, o.RawDir, "saturation")
+			if err != nil {
+				return err
+			}
+			res.Profiles = append(res.Profiles, profileResult{Run: r, CPUPath: cpuP, HeapPath: heapP,
+				CPUTop: pprofTop(cpuP, 25), CPUCum: pprofTop(cpuP, 40, "-cum"), HeapTop: pprofTop(heapP, 15, "-sample_index=inuse_space"),
+				Centres: costCentres(pprofTop(cpuP, 1000, "-cum"))})
+		}
+	}
+	res.Finished = time.Now().UTC()
+	res.LoadEnd = loadavg()
+	res.Others = topOthers(8)
+	raw, _ := json.MarshalIndent(res, "", "  ")
+	rawPath := filepath.Join(o.RawDir, "results-"+res.Started.Format("20060102T150405")+".json")
+	if err := os.WriteFile(rawPath, raw, 0o644); err != nil {
+		return err
+	}
+	logf("raw results: %s", rawPath)
+	return writeReport(res, h)
+}
+
+func summarize(w *workload) workloadSummary {
+	s := workloadSummary{Requests: len(w.templates), Traces: w.traces, Spans: w.spans, ErrorTraces: w.errorTraces, SlowTraces: w.slowTraces}
+	for _, t := range w.templates {
+		s.Bytes += len(t.data)
+	}
+	return s
+}
+
+func loadavg() string {
+	b, _ := os.ReadFile("/proc/loadavg")
+	return strings.TrimSpace(string(b))
+}

@@ -1,0 +1,157 @@
+package main
+
+import (
+	"context"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
+	"os"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// TestTrackerCountsExactly: the tracker's verdict, without a collector: a
+// span that does not arrive is lost, one that arrives twice is a duplicate,
+// a span of another run or with a sequence id that is not its trace's is
+// not counted as delivered.
+func TestTrackerCountsExactly(t *testing.T) {
+	spec := defaultWorkloadSpec()
+	spec.Requests = 2
+	w, err := buildWorkload(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := newTracker(42)
+	tm := &w.templates[0]
+	buf := append([]byte{}, tm.data...)
+	first := tr.reserve(len(tm.traces))
+	tm.stamp(buf, tr.nonce, first)
+	tr.sent(first, tm, tr.now())
+	tr.answered(first, len(tm.traces), true)
+
+	// Decode what the sender would send and deliver it span by span, as
+	// the sink does, minus the first span, and the last span twice.
+	req := ptraceotlp.NewExportRequest()
+	if err := req.UnmarshalProto(buf); err != nil {
+		t.Fatal(err)
+	}
+	var all []ptrace.Span
+	rss := req.Traces().ResourceSpans()
+	for i := 0; i < rss.Len(); i++ {
+		for j := 0; j < rss.At(i).ScopeSpans().Len(); j++ {
+			sp := rss.At(i).ScopeSpans().At(j).Spans()
+			for k := 0; k < sp.Len(); k++ {
+				all = append(all, sp.At(k))
+			}
+		}
+	}
+	if len(all) != tm.spans {
+		t.Fatalf("decoded %d spans, template has %d", len(all), tm.spans)
+	}
+	arrive := func(sp ptrace.Span) {
+		v, _ := sp.Attributes().Get(seqKey)
+		tr.spanArrived([16]byte(sp.TraceID()), []byte(v.Str()), tr.now())
+	}
+	for _, sp := range all[1:] {
+		arrive(sp)
+	}
+	arrive(all[len(all)-1])
+	v := tr.verdict()
+	if v.SpansAcked != int64(tm.spans) {
+		t.Fatalf("acked %d spans, want %d", v.SpansAcked, tm.spans)
+	}
+	if v.Lost != 1 || v.Duplicates != 1 || v.Delivered != int64(tm.spans)-1 {
+		t.Fatalf("verdict: delivered %d lost %d dup %d, want %d, 1, 1", v.Delivered, v.Lost, v.Duplicates, tm.spans-1)
+	}
+	if v.TracesPartial != 1 {
+		t.Fatalf("partial traces %d, want 1", v.TracesPartial)
+	}
+	// Another run's spans and a forged sequence id are not counted.
+	var id [16]byte
+	tr.spanArrived(id, []byte("0000000000000000"), 1)
+	copy(id[:8], []byte{0, 0, 0, 0, 0, 0, 0, 42})
+	id[15] = 9
+	tr.spanArrived(id, []byte("0000000000000000"), 1) // seq 0 belongs to trace 0, not 9
+	if tr.foreign.Load() != 1 || tr.mismatch.Load() != 1 {
+		t.Fatalf("foreign %d mismatch %d, want 1 and 1", tr.foreign.Load(), tr.mismatch.Load())
+	}
+	if v2 := tr.verdict(); v2.Delivered != v.Delivered {
+		t.Fatalf("forged spans counted: delivered %d, was %d", v2.Delivered, v.Delivered)
+	}
+}
+
+// TestSmokeThroughBinary runs the harness for a few seconds against the
+// built binary (FABRIC_BIN, set by `make test`): baseline, the fabric
+// gateway chain with a keep-all policy and the agent, each must deliver
+// every acknowledged span exactly once, and the report must render.
+func TestSmokeThroughBinary(t *testing.T) {
+	bin := os.Getenv("FABRIC_BIN")
+	if bin == "" {
+		t.Skip("FABRIC_BIN is not set: `make test` builds bin/otelcol-fabric and runs this against it")
+	}
+	if _, err := os.Stat(bin); err != nil {
+		t.Fatalf("FABRIC_BIN=%s: %v", bin, err)
+	}
+	base := 41500
+	if p := os.Getenv("FABRIC_BENCH_BASE_PORT"); p != "" {
+		base, _ = strconv.Atoi(p)
+	}
+	root, _ := filepath.Abs("..")
+	spec := defaultWorkloadSpec()
+	spec.Requests = 8
+	w, err := buildWorkload(spec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sk, err := startSink("127.0.0.1:" + strconv.Itoa(base))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sk.stop()
+	h := &harness{root: root, bin: bin, basePort: base, sink: sk, work: w, token: "smoke-token", streams: 2,
+		decisionWait: time.Second, tmp: t.TempDir(), logf: t.Logf}
+	cfgs := map[string]benchConfig{}
+	for _, c := range harnessConfigs() {
+		cfgs[c.Name] = c
+	}
+	ctx := context.Background()
+	var runs []runResult
+	for _, name := range []string{"baseline", "gateway-keepall", "agent"} {
+		r, err := h.runOnce(ctx, cfgs[name], loadSpec{Rate: 1000, Duration: 2 * time.Second}, 0, nil)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		h.logRun(r)
+		if r.V.SpansAcked == 0 || r.V.Delivered != r.V.SpansAcked || r.V.Lost != 0 || r.V.Duplicates != 0 || r.V.SpansRefused != 0 {
+			t.Errorf("%s: acked %d, delivered %d, lost %d, duplicated %d, refused %d: want every acknowledged span exactly once",
+				name, r.V.SpansAcked, r.V.Delivered, r.V.Lost, r.V.Duplicates, r.V.SpansRefused)
+		}
+		if r.Foreign != 0 || r.Mismatch != 0 {
+			t.Errorf("%s: %d foreign and %d mismatched spans at the sink", name, r.Foreign, r.Mismatch)
+		}
+		if r.CPU <= 0 || r.RSSMax <= 0 {
+			t.Errorf("%s: CPU %.3f s, RSS %d: /proc sampling read nothing", name, r.CPU, r.RSSMax)
+		}
+		if len(r.V.Latencies) == 0 || r.P99 <= 0 {
+			t.Errorf("%s: no latency measured", name)
+		}
+		runs = append(runs, r)
+	}
+	p, err := measurePhysical(w, 200*time.Millisecond)
+	if err != nil || p.SpansPerCPUs <= 0 {
+		t.Fatalf("physical limit: %+v %v", p, err)
+	}
+	dir := t.TempDir()
+	res := &results{Started: time.Now(), Finished: time.Now(), Options: options{Root: root, Bin: bin, Report: filepath.Join(dir, "BENCHMARKS.md"), PlotDir: filepath.Join(dir, "plots"), Rate: 1000, Duration: 2 * time.Second, Rounds: 1},
+		Workload: summarize(w), Physical: &p, Compare: runs}
+	if err := writeReport(res, h); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range []string{"BENCHMARKS.md", "plots/cpu-per-span.svg", "plots/rss-over-time.svg"} {
+		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
+			t.Errorf("report file %s: %v", f, err)
+		}
+	}
+}
