@@ -342,17 +342,9 @@ func (s *sampler) computeRates() {
 		add(&s.fresh)
 	}
 	s.ents = ents
-	// All traffic, established or not, that the averages expect per interval.
-	var expect float64
-	for _, st := range s.keys {
-		if st.age >= 2 {
-			expect += st.ema / s.debias(st)
-		}
-	}
-	if s.fresh.age > 0 {
-		expect += s.fresh.ema / s.debias(&s.fresh)
-	}
-	s.burst = 2 * expect
+	// total is all the traffic, established or not, that the averages
+	// expect per interval.
+	s.burst = 2 * total
 	var floor, ratio float64
 	switch {
 	case total <= goal:
