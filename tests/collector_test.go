@@ -81,9 +81,17 @@ func freePort(t testing.TB) int {
 	return l.Addr().(*net.TCPAddr).Port
 }
 
-// testPorts is FABRIC_TEST_PORTS (e.g. 40000-40999): on a machine shared
-// with other users, the tests' listeners stay in that range. Unset, the
-// kernel picks any free port.
+// Test ports. freePort hands out a port that the collector binds a moment
+// later, after the test closed its own listener; a port the kernel picked
+// for a listen on :0 is in the ephemeral range, where every outgoing
+// connection on the machine (the tests' HTTP clients, the collector's
+// exporters, the other test binaries `go test ./...` runs beside this one)
+// also takes its local port, and in CI one did in that moment ("bind:
+// address already in use"). So the tests' ports come from a range the kernel
+// never hands out by itself: FABRIC_TEST_PORTS (e.g. 40000-40999) when set,
+// otherwise the 10,000 ports below net.ipv4.ip_local_port_range. One mutex
+// walks the range from a random start, so one test binary never hands out a
+// port twice until it wraps around.
 var (
 	testPortsOnce          sync.Once
 	testPortLo, testPortHi int
@@ -91,20 +99,43 @@ var (
 	testPortMu             sync.Mutex
 )
 
-// listenLoopback listens on a free loopback port (in FABRIC_TEST_PORTS,
-// when set).
+// testPortRange is FABRIC_TEST_PORTS, or the ports below the kernel's
+// ephemeral range; 0, 0 when neither is usable (then the kernel picks).
+func testPortRange() (lo, hi int) {
+	if v := os.Getenv("FABRIC_TEST_PORTS"); v != "" {
+		l, h, ok := strings.Cut(v, "-")
+		lo, err1 := strconv.Atoi(l)
+		hi, err2 := strconv.Atoi(h)
+		if !ok || err1 != nil || err2 != nil || lo <= 0 || hi < lo || hi > 65535 {
+			panic(fmt.Sprintf("FABRIC_TEST_PORTS=%q: want LOW-HIGH, e.g. 40000-40999", v))
+		}
+		return lo, hi
+	}
+	b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range")
+	if err != nil {
+		return 0, 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) != 2 {
+		return 0, 0
+	}
+	ephemeralLo, err := strconv.Atoi(f[0])
+	if err != nil || ephemeralLo-1 < 1024+1000 {
+		return 0, 0
+	}
+	return max(1024, ephemeralLo-10000), ephemeralLo - 1
+}
+
+// listenLoopback listens on a free loopback port in the tests' range.
 func listenLoopback(t testing.TB) net.Listener {
 	t.Helper()
 	testPortsOnce.Do(func() {
-		lo, hi, ok := strings.Cut(os.Getenv("FABRIC_TEST_PORTS"), "-")
-		if !ok {
-			return
+		testPortLo, testPortHi = testPortRange()
+		if testPortHi > 0 {
+			testPortNext = testPortLo + int((time.Now().UnixNano()+int64(os.Getpid())*7919)%int64(testPortHi-testPortLo+1))
 		}
-		testPortLo, _ = strconv.Atoi(lo)
-		testPortHi, _ = strconv.Atoi(hi)
-		testPortNext = testPortLo + int(time.Now().UnixNano()%int64(testPortHi-testPortLo+1))
 	})
-	if testPortLo <= 0 || testPortHi < testPortLo {
+	if testPortHi == 0 {
 		l, err := net.Listen("tcp", "127.0.0.1:0")
 		require.NoError(t, err)
 		return l
@@ -121,7 +152,7 @@ func listenLoopback(t testing.TB) net.Listener {
 			return l
 		}
 	}
-	t.Fatalf("no free port in FABRIC_TEST_PORTS=%s", os.Getenv("FABRIC_TEST_PORTS"))
+	t.Fatalf("no free loopback port in %d-%d", testPortLo, testPortHi)
 	return nil
 }
 
@@ -153,7 +184,28 @@ func startCollector(t testing.TB, args ...string) *collector {
 }
 
 // startCollectorEnv is startCollector with extra environment variables.
+// A collector that exits at start because one of its ports was taken in the
+// moment between freePort and its bind is started again on fresh ports (the
+// ports in env are the test's own and stay as they are).
 func startCollectorEnv(t testing.TB, env []string, args ...string) *collector {
+	t.Helper()
+	for attempt := 1; ; attempt++ {
+		c := launchCollector(t, env, args...)
+		err := c.awaitHealthy()
+		if err == nil {
+			return c
+		}
+		if errors.Is(err, errExitedAtStart) && attempt < 3 && strings.Contains(c.output.String(), "bind: address already in use") {
+			t.Logf("attempt %d: a port was taken before the collector bound it; starting it again on other ports", attempt)
+			continue
+		}
+		t.Fatalf("%v\n%s", err, c.output.String())
+	}
+}
+
+var errExitedAtStart = errors.New("collector exited before becoming healthy")
+
+func launchCollector(t testing.TB, env []string, args ...string) *collector {
 	t.Helper()
 	c := &collector{
 		t:         t,
@@ -205,30 +257,30 @@ func startCollectorEnv(t testing.TB, env []string, args ...string) *collector {
 			t.Logf("collector output:\n%s", c.output.String())
 		}
 	})
-	c.waitHealthy()
 	return c
 }
 
-func (c *collector) waitHealthy() {
-	c.t.Helper()
+// awaitHealthy waits up to 60 s for health_check to report the collector
+// ready; the error wraps errExitedAtStart when the process exited first.
+func (c *collector) awaitHealthy() error {
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(60 * time.Second)
 	for time.Now().Before(deadline) {
 		select {
 		case <-c.done:
-			c.t.Fatalf("collector exited before becoming healthy: %v\n%s", c.exitErr, c.output.String())
+			return fmt.Errorf("%w: %v", errExitedAtStart, c.exitErr)
 		default:
 		}
 		resp, err := client.Get("http://" + c.Health + "/")
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {
-				return
+				return nil
 			}
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-	c.t.Fatalf("collector not healthy on %s after 60s\n%s", c.Health, c.output.String())
+	return fmt.Errorf("collector not healthy on %s after 60s", c.Health)
 }
 
 // terminate sends SIGTERM and returns the exit code.
