@@ -87,6 +87,7 @@ func TestValidateRejectsBrokenConfigs(t *testing.T) {
 		{file: "unknown_component.yaml", want: []string{"exporters", `unknown type: "fiel"`}},
 		{file: "undefined_in_pipeline.yaml", want: []string{"pipelines::traces", `processor "batch" which is not configured`}},
 		{file: "bad_value.yaml", want: []string{"exporters::file/traces", "format type is not supported"}},
+		{file: "blocking_tail_sampling_without_caches.yaml", want: []string{"processors::tail_sampling: block_on_overflow: true needs decision_cache::sampled_cache_size and decision_cache::non_sampled_cache_size above 0", "waits forever"}},
 	} {
 		t.Run(tc.file, func(t *testing.T) {
 			out, err := runBin(t, "validate", "--config", filepath.Join("tests", "testdata", "broken", tc.file))

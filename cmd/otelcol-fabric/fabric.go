@@ -18,6 +18,7 @@ import (
 	"github.com/otelcol-fabric/otelcol-fabric/extensions/adaptivesamplingextension"
 	"github.com/otelcol-fabric/otelcol-fabric/extensions/queuewatchextension"
 	"github.com/otelcol-fabric/otelcol-fabric/internal/buildinfo"
+	"github.com/otelcol-fabric/otelcol-fabric/internal/tailsamplingcheck"
 )
 
 // Resource attribute keys under which the collector's own telemetry carries
@@ -53,7 +54,10 @@ func fabricSettings(set otelcol.CollectorSettings) otelcol.CollectorSettings {
 		// tail_sampling policies that name adaptive_sampling: the
 		// extension is enabled, its policy comes last behind
 		// sample_on_first_match, and the policy's own keys are valid.
-		adaptivesamplingextension.NewConverterFactory())
+		adaptivesamplingextension.NewConverterFactory(),
+		// tail_sampling's block_on_overflow has the decision caches it
+		// needs (without them contrib v0.145.0 waits forever).
+		tailsamplingcheck.NewConverterFactory())
 	return set
 }
 

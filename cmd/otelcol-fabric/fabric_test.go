@@ -53,7 +53,7 @@ func TestFabricSettingsDefaults(t *testing.T) {
 	uri := set.ConfigProviderSettings.ResolverSettings.URIs[0]
 	assert.True(t, strings.HasPrefix(uri, "yaml:"))
 	assert.Equal(t, configs.Local, strings.TrimPrefix(uri, "yaml:"), "the default is the embedded configs/local.yaml")
-	assert.Len(t, set.ConfigProviderSettings.ResolverSettings.ConverterFactories, 3, "build stamps, the queuewatch exporter check and the adaptive_sampling policy check")
+	assert.Len(t, set.ConfigProviderSettings.ResolverSettings.ConverterFactories, 4, "build stamps, the queuewatch exporter check, the adaptive_sampling policy check and the tail_sampling block_on_overflow check")
 	assert.Equal(t, buildinfo.Version, set.BuildInfo.Version)
 
 	given := fabricSettings(otelcol.CollectorSettings{ConfigProviderSettings: otelcol.ConfigProviderSettings{
