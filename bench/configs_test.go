@@ -92,7 +92,7 @@ func TestHarnessConfigsAreTheShippedOnes(t *testing.T) {
 	t.Run("upstream-keepall", func(t *testing.T) {
 		c := loadYAML(t, filepath.Join("configs", "upstream-keepall.yaml"))
 		keep := loadYAML(t, filepath.Join("configs", "gateway-keepall.yaml"))
-		for _, p := range []string{"memory_limiter", "transform/profile_id"} {
+		for _, p := range []string{"memory_limiter", "transform/profile_id", "batch/after_sampling"} {
 			sameAs(t, "processor "+p, at(c, "processors", p), at(gw, "processors", p))
 		}
 		sameAs(t, "processor tail_sampling", at(c, "processors", "tail_sampling"), at(keep, "processors", "tail_sampling"))
@@ -101,18 +101,24 @@ func TestHarnessConfigsAreTheShippedOnes(t *testing.T) {
 			sameAs(t, "extension "+e, at(c, "extensions", e), at(gw, "extensions", e))
 		}
 		procs := at(c, "service", "pipelines", "traces", "processors")
-		want := []any{"memory_limiter", "transform/versionstamp", "transform/tagguard", "transform/profile_id", "tail_sampling"}
+		want := []any{"memory_limiter", "transform/versionstamp", "transform/tagguard", "transform/profile_id", "tail_sampling", "batch/after_sampling"}
 		sameAs(t, "traces pipeline processors", procs, want)
 	})
-	t.Run("gateway-keepall-batch", func(t *testing.T) {
-		c := loadYAML(t, filepath.Join("configs", "gateway-keepall-batch.yaml"))
+	t.Run("gateway-keepall-nobatch", func(t *testing.T) {
+		c := loadYAML(t, filepath.Join("configs", "gateway-keepall-nobatch.yaml"))
 		keep := loadYAML(t, filepath.Join("configs", "gateway-keepall.yaml"))
 		procs := at(c, "processors").(yamlMap)
 		want := copyMap(at(keep, "processors").(yamlMap))
-		want["batch/after_sampling"] = yamlMap{"send_batch_size": 2048, "timeout": "200ms"}
+		delete(want, "batch/after_sampling")
 		sameAs(t, "processors", procs, want)
 		pl := copyMap(at(keep, "service", "pipelines", "traces").(yamlMap))
-		pl["processors"] = append(append([]any{}, pl["processors"].([]any)...), "batch/after_sampling")
+		var without []any
+		for _, p := range pl["processors"].([]any) {
+			if p != "batch/after_sampling" {
+				without = append(without, p)
+			}
+		}
+		pl["processors"] = without
 		sameAs(t, "traces pipeline", at(c, "service", "pipelines", "traces"), pl)
 		for _, k := range []string{"extensions", "receivers", "exporters"} {
 			sameAs(t, k, at(c, k), at(keep, k))

@@ -74,7 +74,7 @@ func main() {
 	flag.IntVar(&o.Requests, "requests", 64, "distinct pre-encoded requests")
 	flag.DurationVar(&o.SinkDelay, "sink-delay", 0, "added to every traces export the sink answers: a slow store")
 	flag.StringVar(&exps, "experiments", "physical,compare,steps,memory,agent,profile", "experiments to run")
-	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,gateway-keepall-batch,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
+	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,gateway-keepall-nobatch,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
 	flag.Parse()
 	o.Experiments = map[string]bool{}
 	for _, e := range strings.Split(exps, ",") {
@@ -222,9 +222,9 @@ func run(ctx context.Context, o options, args []string) error {
 				rate = s.LastGood
 			}
 		}
-		// The gateway chain at its saturation point, and the lever (batch
-		// after tail_sampling) at the same rate: before and after.
-		for _, name := range []string{"gateway-keepall", "gateway-keepall-batch"} {
+		// The gateway chain at its saturation point, before the lever (batch
+		// after tail_sampling) and after it, at the same rate.
+		for _, name := range []string{"gateway-keepall-nobatch", "gateway-keepall"} {
 			r, cpuP, heapP, err := h.profileAt(ctx, byName[name], rate, o.ProfileDuration, o.RawDir, "saturation")
 			if err != nil {
 				return err

@@ -305,8 +305,8 @@ func writeReport(res *results, h *harness) error {
 	}
 
 	if len(res.Profiles) > 0 {
-		pf("## Profile of the fabric gateway chain at its saturation point, and a lever\n\n")
-		pf("gateway-keepall at %.0f spans/s (its maximum sustainable rate above, or the comparison rate when the step search did not run), then gateway-keepall-batch (the same plus a batch processor after tail_sampling) at the same rate, each for %v; CPU profile from the pprof extension over the middle of the run, heap profile at its end.\n\n", res.Profiles[0].Run.Offered, o.ProfileDuration)
+		pf("## Profile of the fabric gateway chain at its saturation point, before and after the lever\n\n")
+		pf("gateway-keepall-nobatch (the chain before the batch processor after tail_sampling shipped) at %.0f spans/s (gateway-keepall's maximum sustainable rate above, or the comparison rate when the step search did not run), then gateway-keepall (as shipped: with it) at the same rate, each for %v; CPU profile from the pprof extension over the middle of the run, heap profile at its end.\n\n", res.Profiles[0].Run.Offered, o.ProfileDuration)
 		pf("| | ")
 		for _, p := range res.Profiles {
 			pf("%s | ", p.Run.Config)

@@ -24,7 +24,7 @@ func harnessConfigs() []benchConfig {
 	return []benchConfig{
 		{Name: "baseline", Title: "baseline: otlp -> batch -> otlp", Args: []string{"--config", "bench/configs/baseline.yaml"}, KeepAll: true},
 		{Name: "gateway-keepall", Title: "fabric gateway chain, keep-all policy", Args: []string{"--config", "bench/configs/gateway-keepall.yaml"}, KeepAll: true, TailSampling: true},
-		{Name: "gateway-keepall-batch", Title: "fabric gateway chain, keep-all policy, batch after tail_sampling (a lever, not shipped)", Args: []string{"--config", "bench/configs/gateway-keepall-batch.yaml"}, KeepAll: true, TailSampling: true},
+		{Name: "gateway-keepall-nobatch", Title: "fabric gateway chain, keep-all policy, without the batch after tail_sampling (the chain before it shipped)", Args: []string{"--config", "bench/configs/gateway-keepall-nobatch.yaml"}, KeepAll: true, TailSampling: true},
 		{Name: "upstream-keepall", Title: "upstream-equivalent chain, keep-all policy", Args: []string{"--config", "bench/configs/upstream-keepall.yaml"}, KeepAll: true, TailSampling: true},
 		{Name: "gateway-shipped", Title: "fabric gateway chain, shipped policies", Args: []string{"--config", "bench/configs/gateway-shipped.yaml"}, TailSampling: true},
 		{Name: "agent", Title: "agent (configs/agent.yaml) trace path", Args: []string{"--config", "configs/agent.yaml", "--config", "bench/configs/agent-overlay.yaml"}, KeepAll: true, Agent: true},
