@@ -140,7 +140,8 @@ bench:
 ## loadtest: the load harness (bench/, its own module) against bin/otelcol-fabric:
 ## physical limit, the configs of bench/configs/ side by side at one rate,
 ## a step search for each one's maximum sustainable throughput, tail
-## sampling memory, the agent's footprint and a profile of the gateway
+## sampling memory, the agent's footprint, 3x overload in a pod-sized memory
+## cgroup and a profile of the gateway
 ## chain; writes docs/BENCHMARKS.md and docs/benchmarks/*.svg, raw results
 ## and profiles under bench/out/. Size it with LOADTEST_FLAGS, e.g.
 ## LOADTEST_FLAGS="-duration 5s -rounds 1 -step-max 4 -mem-traces 10000"

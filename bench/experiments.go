@@ -227,6 +227,8 @@ var ownCounters = []string{
 	"otelcol_processor_tail_sampling_sampling_trace_dropped_too_early",
 	"otelcol_exporter_enqueue_failed_spans",
 	"otelcol_exporter_send_failed_spans",
+	"otelcol_processor_refused_spans", // memory_limiter (and any processor) refusals: the sender was told to retry
+	"otelcol_processor_backpressure_items_refused",
 }
 
 // counters reads ownCounters from the collector's metrics endpoint.

@@ -46,6 +46,9 @@ type options struct {
 	Configs                            []string
 	Requests                           int
 	SinkDelay                          time.Duration
+	OverloadFactor                     float64
+	OverloadDuration                   time.Duration
+	OverloadLimit                      int64
 }
 
 func main() {
@@ -73,7 +76,10 @@ func main() {
 	flag.DurationVar(&o.ProfileDuration, "profile-duration", 20*time.Second, "profile run length")
 	flag.IntVar(&o.Requests, "requests", 64, "distinct pre-encoded requests")
 	flag.DurationVar(&o.SinkDelay, "sink-delay", 0, "added to every traces export the sink answers: a slow store")
-	flag.StringVar(&exps, "experiments", "physical,compare,steps,memory,agent,profile", "experiments to run")
+	flag.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload: offered rate as a multiple of gateway-keepall's maximum sustainable rate (of -rate without the step search)")
+	flag.DurationVar(&o.OverloadDuration, "overload-duration", 30*time.Second, "overload: send window")
+	flag.Int64Var(&o.OverloadLimit, "overload-limit", 2<<30, "overload: memory cgroup limit in bytes (the gateway pod's)")
+	flag.StringVar(&exps, "experiments", "physical,compare,steps,memory,agent,overload,profile", "experiments to run")
 	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,gateway-keepall-nobatch,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
 	flag.Parse()
 	o.Experiments = map[string]bool{}
@@ -121,6 +127,8 @@ type results struct {
 	Agent              []agentPoint
 	AgentErr           string
 	Profiles           []profileResult
+	Overload           *overloadPoint
+	OverloadErr        string
 	Others             []procCPU
 	LoadStart, LoadEnd string
 	Commit             string // of the working tree when the run started
@@ -213,6 +221,24 @@ func run(ctx context.Context, o options, args []string) error {
 		if err != nil {
 			res.AgentErr = err.Error()
 			logf("agent footprint: %v", err)
+		}
+	}
+	if o.Experiments["overload"] {
+		// The gateway chain (keep-all: every acknowledged span must arrive)
+		// at OverloadFactor times its maximum sustainable rate.
+		base := o.Rate
+		for _, s := range res.Steps {
+			if s.Cfg.Name == "gateway-keepall" && s.LastGood > 0 {
+				base = s.LastGood
+			}
+		}
+		op, err := h.overload(ctx, byName["gateway-keepall"], base*o.OverloadFactor, base, o.OverloadDuration, o.OverloadLimit)
+		if err != nil {
+			res.OverloadErr = err.Error()
+			logf("overload: %v", err)
+		}
+		if op.Run.Config != "" {
+			res.Overload = &op
 		}
 	}
 	if o.Experiments["profile"] {

@@ -44,6 +44,11 @@ type harness struct {
 	tmp          string
 	logf         func(format string, args ...any)
 	extraArgs    map[string][]string // per config name, e.g. --set for the memory runs
+	// Set by the overload run only: the collector starts inside this cgroup
+	// v1 memory controller with extraEnv, and drains for drainExtra longer.
+	cgroup     string
+	extraEnv   []string
+	drainExtra time.Duration
 }
 
 func (h *harness) port(off int) string { return fmt.Sprintf("127.0.0.1:%d", h.basePort+off) }
@@ -144,7 +149,13 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	h.sink.tracker.Store(tr)
 	defer h.sink.tracker.Store(nil)
 	args := append(append([]string{}, cfg.Args...), h.extraArgs[cfg.Name]...)
-	col, err := startCollectorRetry(h.logf, h.bin, h.root, args, h.env(cfg, dir), h.port(12), 250*time.Millisecond)
+	bin, env := h.bin, append(h.env(cfg, dir), h.extraEnv...)
+	if h.cgroup != "" {
+		// The shell joins the cgroup and execs the collector: same pid.
+		args = append([]string{"-c", `echo $$ > "$BENCH_CGROUP/cgroup.procs" && exec "$0" "$@"`, h.bin}, args...)
+		bin, env = "/bin/sh", append(env, "BENCH_CGROUP="+h.cgroup)
+	}
+	col, err := startCollectorRetry(h.logf, bin, h.root, args, env, h.port(12), 250*time.Millisecond)
 	if err != nil {
 		return res, err
 	}
@@ -178,7 +189,7 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	if cfg.TailSampling {
 		delay += h.decisionWait + time.Second
 	}
-	deadline := time.Now().Add(delay + 20*time.Second)
+	deadline := time.Now().Add(delay + 20*time.Second + h.drainExtra)
 	for time.Now().Before(deadline) && !col.exited() {
 		since := time.Duration(tr.now() - sendEnd)
 		quiet := time.Duration(tr.now() - tr.lastRecv.Load())

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -139,13 +140,30 @@ func TestSmokeThroughBinary(t *testing.T) {
 		}
 		runs = append(runs, r)
 	}
+	// The overload run's machinery: the collector inside a memory cgroup,
+	// GOMEMLIMIT, the cgroup's counters (where cgroups can be created).
+	var over *overloadPoint
+	op, err := h.overload(ctx, cfgs["gateway-keepall"], 2000, 1000, 2*time.Second, 1<<30)
+	switch {
+	case err != nil && strings.Contains(err.Error(), "no memory cgroup"):
+		t.Logf("overload run not checked: %v", err)
+	case err != nil:
+		t.Fatalf("overload: %v", err)
+	default:
+		if op.Run.V.SpansAcked == 0 || op.Run.V.Lost != 0 || op.CgroupMax <= 0 || op.Run.RSSMax <= 0 || op.GoMemLimit != "819MiB" {
+			t.Errorf("overload: acked %d, lost %d, cgroup max usage %d, RSS %d, GOMEMLIMIT %s: want spans acknowledged, none lost, and the cgroup's and /proc's readings",
+				op.Run.V.SpansAcked, op.Run.V.Lost, op.CgroupMax, op.Run.RSSMax, op.GoMemLimit)
+		}
+		over = &op
+	}
 	p, err := measurePhysical(w, 200*time.Millisecond)
 	if err != nil || p.SpansPerCPUs <= 0 {
 		t.Fatalf("physical limit: %+v %v", p, err)
 	}
 	dir := t.TempDir()
 	res := &results{Started: time.Now(), Finished: time.Now(), Options: options{Root: root, Bin: bin, Report: filepath.Join(dir, "BENCHMARKS.md"), PlotDir: filepath.Join(dir, "plots"), Rate: 1000, Duration: 2 * time.Second, Rounds: 1},
-		Workload: summarize(w), Physical: &p, Compare: runs}
+		Workload: summarize(w), Physical: &p, Compare: runs, Overload: over}
+	res.Options.OverloadFactor = 2
 	if err := writeReport(res, h); err != nil {
 		t.Fatal(err)
 	}
