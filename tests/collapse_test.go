@@ -128,7 +128,7 @@ func startGatewayWith(t *testing.T, prom, tempoAddr string, extra []string) *col
 		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
 		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
 		"FABRIC_TAIL_DECISION_WAIT=1s",
-		"FABRIC_TRACES_HELD_FOR=4s",
+		"FABRIC_TRACES_HELD_FOR=6s",
 	}, extra...), "--config", gatewayConfig())
 }
 

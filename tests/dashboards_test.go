@@ -52,7 +52,7 @@ func TestDashboardMetricsExported(t *testing.T) {
 	prom := prometheusServer(t)
 	tempoDown := fmt.Sprintf("127.0.0.1:%d", freePort(t)) // nothing listens
 	env, _ := gatewayEnvLoki(t, prom, "FABRIC_TEMPO_ENDPOINT="+tempoDown, "FABRIC_QUEUE_ITEMS=40",
-		"FABRIC_TAIL_DECISION_WAIT=1s", "FABRIC_TRACES_HELD_FOR=4s", "FABRIC_SAMPLE_INITIAL_RATE=1", "FABRIC_SAMPLE_SPANS_PER_SEC=100000000")
+		"FABRIC_TAIL_DECISION_WAIT=1s", "FABRIC_TRACES_HELD_FOR=6s", "FABRIC_SAMPLE_INITIAL_RATE=1", "FABRIC_SAMPLE_SPANS_PER_SEC=100000000")
 	col := startCollectorEnv(t, env, "--config", "configs/gateway.yaml")
 	run := fmt.Sprintf("dash-%d", time.Now().UnixNano())
 

@@ -72,7 +72,7 @@ func TestGatewayFanOut(t *testing.T) {
 		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
 		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
 		"FABRIC_TAIL_DECISION_WAIT=1s",
-		"FABRIC_TRACES_HELD_FOR=4s",
+		"FABRIC_TRACES_HELD_FOR=6s",
 		"FABRIC_SAMPLE_INITIAL_RATE=1000000", // the plain trace: dropped before the first adjustment
 	}, "--config", "configs/gateway.yaml")
 	run := fmt.Sprintf("gw-%d", time.Now().UnixNano())

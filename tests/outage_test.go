@@ -525,7 +525,7 @@ func outageRun(t *testing.T, kind string) {
 		"FABRIC_PPROF_ENDPOINT=127.0.0.1:0",
 		"FABRIC_ZPAGES_ENDPOINT=127.0.0.1:0",
 		"FABRIC_TAIL_DECISION_WAIT=1s",
-		"FABRIC_TRACES_HELD_FOR=4s",
+		"FABRIC_TRACES_HELD_FOR=6s",
 	}, "--config", "configs/gateway.yaml")
 	run := fmt.Sprintf("outage-%d", time.Now().UnixNano())
 

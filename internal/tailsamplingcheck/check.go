@@ -1,5 +1,6 @@
-// Package tailsamplingcheck checks a tail_sampling setting that contrib
-// v0.145.0 accepts but cannot run: block_on_overflow without decision caches.
+// Package tailsamplingcheck checks tail_sampling settings that contrib
+// v0.145.0 accepts but cannot run: block_on_overflow without decision
+// caches, or with num_traces below 1.
 //
 // With block_on_overflow: true, tail_sampling stops evicting the oldest trace
 // when num_traces traces are held, and waits for room instead. A decided
@@ -24,7 +25,8 @@ import (
 )
 
 // Check returns an error naming every tail_sampling processor in conf that
-// sets block_on_overflow: true without both decision caches.
+// sets block_on_overflow: true without both decision caches or with
+// num_traces below 1.
 func Check(conf map[string]any) error {
 	processors, _ := conf["processors"].(map[string]any)
 	names := make([]string, 0, len(processors))
@@ -40,6 +42,13 @@ func Check(conf map[string]any) error {
 		cfg, _ := processors[name].(map[string]any)
 		if b, err := strconv.ParseBool(fmt.Sprint(cfg["block_on_overflow"])); err != nil || !b {
 			continue
+		}
+		// tail_sampling has no Validate: num_traces 0 would make every
+		// trace wait for a room that never comes.
+		if v, ok := cfg["num_traces"]; ok {
+			if n, err := strconv.Atoi(fmt.Sprint(v)); err != nil || n < 1 {
+				errs = append(errs, fmt.Errorf("processors::%s: num_traces must be at least 1 with block_on_overflow: true, got %v (every new trace would wait forever)", name, v))
+			}
 		}
 		caches, _ := cfg["decision_cache"].(map[string]any)
 		var missing []string

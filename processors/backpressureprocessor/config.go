@@ -31,6 +31,9 @@ type Config struct {
 	Elevated ElevatedActions `mapstructure:"elevated"`
 	High     HighActions     `mapstructure:"high"`
 	Critical CriticalActions `mapstructure:"critical"`
+	// Admission bounds how long a batch of spans waits for the processor
+	// after this one (traces pipeline only).
+	Admission AdmissionConfig `mapstructure:"admission"`
 
 	// prevent unkeyed literal initialization
 	_ struct{}
@@ -74,6 +77,25 @@ type CriticalActions struct {
 	// queue behind tail_sampling drops what tail_sampling releases into it
 	// (the sender was told OK long before). Unset or 0: nothing is held.
 	HeldFor map[string]time.Duration `mapstructure:"held_for"`
+}
+
+// AdmissionConfig bounds the wait of the traces pipeline for the processor
+// after backpressure. tail_sampling with block_on_overflow makes a request
+// wait, inside its ConsumeTraces and deaf to the request's context, until
+// its decisions free room in num_traces; the request is ingested whenever
+// that is, even after its sender gave up and sent it again (a duplicate),
+// and a collector shutting down waits for every such request. At most
+// MaxConcurrent batches are handed to it at once; the others wait here, for
+// MaxWait at most, and are then refused with a retryable error (not
+// ingested: the sender's retry is not a duplicate).
+type AdmissionConfig struct {
+	// MaxWait is how long a batch may wait for its turn; 0 turns the gate
+	// off (every batch is handed on at once, however long the next
+	// processor takes).
+	MaxWait time.Duration `mapstructure:"max_wait"`
+	// MaxConcurrent is how many batches the next processor is given at
+	// once; 0: GOMAXPROCS.
+	MaxConcurrent int `mapstructure:"max_concurrent"`
 }
 
 var _ component.Config = (*Config)(nil)
@@ -154,6 +176,12 @@ func (cfg *Config) Validate() error {
 		case d > maxHeldFor:
 			errs = append(errs, fmt.Errorf("critical::held_for::%s: at most %s, got %s", sig, maxHeldFor, d))
 		}
+	}
+	if cfg.Admission.MaxWait < 0 {
+		errs = append(errs, fmt.Errorf("admission::max_wait: must not be negative, got %s", cfg.Admission.MaxWait))
+	}
+	if cfg.Admission.MaxConcurrent < 0 {
+		errs = append(errs, fmt.Errorf("admission::max_concurrent: must not be negative, got %d", cfg.Admission.MaxConcurrent))
 	}
 	for i, p := range cfg.Elevated.LogAttributes {
 		if _, err := attrmatch.CompilePattern(p); err != nil {

@@ -48,6 +48,9 @@ func createTraces(ctx context.Context, set processor.Settings, cfg component.Con
 	if err != nil {
 		return nil, err
 	}
+	if ac := cfg.(*Config).Admission; ac.MaxWait > 0 {
+		next = newAdmission(s, next, ac)
+	}
 	return processorhelper.NewTraces(ctx, set, cfg, next, s.processTraces,
 		processorhelper.WithCapabilities(processorCapabilities),
 		processorhelper.WithStart(s.start), processorhelper.WithShutdown(s.shutdown))

@@ -57,6 +57,7 @@ func TestConfig(t *testing.T) {
 		"bad_refuse":          "critical::refuse_gold_at: must be within (0, 1], got 1.5",
 		"held_for_signal":     `critical::held_for: "logs": only traces are held after this processor (by tail_sampling); valid: traces`,
 		"held_for_negative":   "critical::held_for::traces: must not be negative, got -1s",
+		"admission_negative":  "admission::max_wait: must not be negative, got -2s\nadmission::max_concurrent: must not be negative, got -1",
 	} {
 		err := xconfmap.Validate(loadConfig(t, name))
 		if assert.Error(t, err, name) {
