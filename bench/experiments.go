@@ -227,7 +227,11 @@ var ownCounters = []string{
 	"otelcol_processor_tail_sampling_sampling_trace_dropped_too_early",
 	"otelcol_exporter_enqueue_failed_spans",
 	"otelcol_exporter_send_failed_spans",
-	"otelcol_processor_refused_spans", // memory_limiter (and any processor) refusals: the sender was told to retry
+	// memory_limiter's refusals (the sender was told to retry). It runs in
+	// both pipelines the otlp receiver feeds (traces, traces/profilelink),
+	// whose counts share one series (no pipeline label at level normal):
+	// a span refused by both counts twice.
+	"otelcol_processor_refused_spans",
 	"otelcol_processor_backpressure_items_refused",
 }
 

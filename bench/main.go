@@ -237,14 +237,16 @@ func run(ctx context.Context, o options, args []string) error {
 			res.OverloadErr = err.Error()
 			logf("overload: %v", err)
 		}
-		if op.Run.Config != "" {
+		if op.Run.Load.Requests > 0 {
 			res.Overload = &op
 		}
 	}
 	if o.Experiments["profile"] {
+		// The slower chain's saturation point (the chain before the lever),
+		// so that neither is profiled past its own.
 		rate := o.Rate
 		for _, s := range res.Steps {
-			if s.Cfg.Name == "gateway-keepall" && s.LastGood > 0 {
+			if s.Cfg.Name == "gateway-keepall-nobatch" && s.LastGood > 0 {
 				rate = s.LastGood
 			}
 		}

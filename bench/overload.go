@@ -22,7 +22,7 @@ type overloadPoint struct {
 	Limit        int64   // the cgroup's memory limit, bytes
 	GoMemLimit   string
 	CgroupMax    int64 // memory.max_usage_in_bytes at the end
-	CgroupFails  int64 // memory.failcnt: allocations that hit the limit
+	CgroupFails  int64 // memory.failcnt: charges that hit the limit (page cache reclaim included)
 	OOMKills     int64 // memory.oom_control oom_kill
 	Streams      int
 	RequestLimit time.Duration
@@ -48,6 +48,8 @@ func (h *harness) overload(ctx context.Context, cfg benchConfig, rate, sustainab
 	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
 		return op, err
 	}
+	// No swap above the limit, as in a pod (absent without swap accounting).
+	_ = os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644)
 	op.GoMemLimit = fmt.Sprintf("%dMiB", limit*8/10>>20)
 	h.cgroup, h.extraEnv, h.drainExtra = dir, []string{"GOMEMLIMIT=" + op.GoMemLimit}, 90*time.Second
 	defer func() { h.cgroup, h.extraEnv, h.drainExtra = "", nil, 0 }()

@@ -305,10 +305,14 @@ func writeReport(res *results, h *harness) error {
 	}
 
 	if res.Overload != nil || res.OverloadErr != "" {
-		pf("## Overload: %.0fx the maximum sustainable rate, in a pod-sized memory cgroup\n\n", o.OverloadFactor)
+		pf("## Overload: %gx the maximum sustainable rate, in a pod-sized memory cgroup\n\n", o.OverloadFactor)
 		if op := res.Overload; op != nil {
 			r := op.Run
-			pf("gateway-keepall (every acknowledged span must arrive) offered %.0f spans/s, %.1fx its maximum sustainable %.0f spans/s, for %v over %d gRPC streams (each request given %v), the collector in a cgroup v1 memory controller limited to %s MiB with GOMEMLIMIT=%s, as deploy/kubernetes runs the gateway: memory_limiter (limit_percentage 80, spike 20) reads that limit. *Refused* requests got an error and were not acknowledged: the sender keeps them and may retry; *lost* spans were acknowledged and never arrived.\n\n",
+			base := "its maximum sustainable"
+			if len(res.Steps) == 0 {
+				base = "the comparison rate (no step search in this run),"
+			}
+			pf("gateway-keepall (every acknowledged span must arrive) offered %.0f spans/s, %.1fx "+base+" %.0f spans/s, for %v over %d gRPC streams (each request given %v), the collector in a cgroup v1 memory controller limited to %s MiB with GOMEMLIMIT=%s, as deploy/kubernetes runs the gateway: memory_limiter (limit_percentage 80, spike 20) reads that limit. *Refused* requests got an error and were not acknowledged: the sender keeps them and may retry; *lost* spans were acknowledged and never arrived.\n\n",
 				r.Offered, op.Factor, op.Sustainable, r.Duration, op.Streams, op.RequestLimit, mib(op.Limit), op.GoMemLimit)
 			pf("| offered spans/s | acked spans/s | requests | refused (errors) | spans acked | delivered | lost | dup | delivered though refused | RSS max MiB | cgroup max usage MiB | limit MiB | cgroup failcnt | OOM kills | collector cores (send window) | drained | collector's own counters (non-zero) |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 			pf("| %.0f | %.0f | %d | %d %v | %d | %d | %d | %d | %d | %s | %s | %s | %d | %d | %.2f | %v | %s |\n\n",
@@ -322,7 +326,7 @@ func writeReport(res *results, h *harness) error {
 
 	if len(res.Profiles) > 0 {
 		pf("## Profile of the fabric gateway chain at its saturation point, before and after the lever\n\n")
-		pf("gateway-keepall-nobatch (the chain before the batch processor after tail_sampling shipped) at %.0f spans/s (gateway-keepall's maximum sustainable rate above, or the comparison rate when the step search did not run), then gateway-keepall (as shipped: with it) at the same rate, each for %v; CPU profile from the pprof extension over the middle of the run, heap profile at its end.\n\n", res.Profiles[0].Run.Offered, o.ProfileDuration)
+		pf("gateway-keepall-nobatch (the chain before the batch processor after tail_sampling shipped) at %.0f spans/s (its maximum sustainable rate above, or the comparison rate when the step search did not run), then gateway-keepall (as shipped: with it) at the same rate, each for %v; CPU profile from the pprof extension over the middle of the run, heap profile at its end.\n\n", res.Profiles[0].Run.Offered, o.ProfileDuration)
 		pf("| | ")
 		for _, p := range res.Profiles {
 			pf("%s | ", p.Run.Config)

@@ -71,8 +71,8 @@ func (h *harness) env(cfg benchConfig, queueDir string) []string {
 		"FABRIC_PYROSCOPE_URL=http://" + h.port(19),
 		"FABRIC_QUEUE_DIR=" + queueDir,
 		"FABRIC_TAIL_DECISION_WAIT=" + h.decisionWait.String(),
-		// backpressure's held_for: decision_wait + 1 s tick + 2 s, as shipped.
-		"FABRIC_TRACES_HELD_FOR=" + (h.decisionWait + 3*time.Second).String(),
+		// backpressure's held_for: decision_wait + 5 s, as shipped.
+		"FABRIC_TRACES_HELD_FOR=" + (h.decisionWait + 5*time.Second).String(),
 	}
 	if cfg.Agent {
 		env = append(env,
