@@ -190,12 +190,24 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 		delay += h.decisionWait + time.Second
 	}
 	deadline := time.Now().Add(delay + 20*time.Second + h.drainExtra)
+	var lastCheck time.Time
 	for time.Now().Before(deadline) && !col.exited() {
 		since := time.Duration(tr.now() - sendEnd)
 		quiet := time.Duration(tr.now() - tr.lastRecv.Load())
+		// Keep-all: as many spans arrived as were acknowledged. Spans of a
+		// request the sender saw fail may arrive too (delivered though
+		// refused), so the count alone can be reached while acknowledged
+		// spans are still on their way: every span is checked, at once and
+		// then once a second, until none is missing or nothing arrived for
+		// 5 s.
 		if cfg.KeepAll && tr.received.Load() >= ls.SpansAcked {
-			res.Drained = true
-			break
+			if time.Since(lastCheck) >= time.Second {
+				lastCheck = time.Now()
+				if tr.verdict().Lost == 0 || quiet > 5*time.Second {
+					res.Drained = true
+					break
+				}
+			}
 		}
 		if !cfg.KeepAll && since > delay && quiet > 2*time.Second {
 			res.Drained = true
