@@ -33,6 +33,12 @@ func newAdmission(s *shedder, next consumer.Traces, cfg AdmissionConfig) *admiss
 func (a *admission) Capabilities() consumer.Capabilities { return a.next.Capabilities() }
 
 func (a *admission) ConsumeTraces(ctx context.Context, td ptrace.Traces) error {
+	if err := ctx.Err(); err != nil {
+		// The sender gave up before the batch got here (a slow decode on a
+		// saturated gateway): handing it on would make its retry a duplicate.
+		a.s.countRefused(ctx, sigTraces, a.s.tracesByTier(td))
+		return fmt.Errorf("backpressure: the request ended before admission: %w", err)
+	}
 	select {
 	case a.slots <- struct{}{}: // the common case: a free slot, no timer
 	default:

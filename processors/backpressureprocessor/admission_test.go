@@ -91,12 +91,17 @@ func TestAdmission(t *testing.T) {
 	assert.Zero(t, taken)
 
 	// The next processor takes batches again: the first completes, and a
-	// new batch passes without waiting for max_wait.
+	// new batch passes without waiting for max_wait; one whose sender has
+	// already gone is refused although a slot is free.
 	close(next.release)
 	require.NoError(t, <-firstDone)
 	start = time.Now()
 	require.NoError(t, tp.ConsumeTraces(ctx, traces()))
 	assert.Less(t, time.Since(start), 100*time.Millisecond)
+	gone, cancelGone := context.WithCancel(ctx)
+	cancelGone()
+	require.ErrorIs(t, tp.ConsumeTraces(gone, traces()), context.Canceled)
+	assert.Equal(t, 9, watch.shed["gold/traces/refused"])
 	entered, taken = next.counts()
 	assert.Equal(t, 2, entered)
 	assert.Equal(t, 2, taken)
