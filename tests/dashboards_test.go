@@ -118,11 +118,17 @@ func TestDashboardMetricsExported(t *testing.T) {
 		}
 		return strings.Contains(scrape(t, col), "otelcol_processor_backpressure_items_shed_total{")
 	}, 40*time.Second, 300*time.Millisecond, "bronze was not shed")
+	// Gold passes and fills the queue to critical, where non-gold is
+	// refused. One send per 1.5 s, longer than tail_sampling's 1 s tick:
+	// what one tick releases leaves batch/after_sampling as one request,
+	// and the 40-item queue (21 held) refuses a request of more than its
+	// free items whole ("sending queue is full"), so sends that share a
+	// tick would never fill it (CI saw exactly that).
 	require.Eventually(t, func() bool {
-		send("gold", 10) // passes at high and fills the queue: critical
+		send("gold", 10)
 		send("silver", 5)
 		return strings.Contains(scrape(t, col), "otelcol_processor_backpressure_items_refused_total{")
-	}, 30*time.Second, 300*time.Millisecond, "nothing was refused with Tempo's queue full")
+	}, 45*time.Second, 1500*time.Millisecond, "nothing was refused with Tempo's queue full")
 
 	// versionstamp and tagguard: a resource with an invalid commit and no
 	// version, a denied data point attribute, 2100 series of one metric.
