@@ -139,7 +139,8 @@ bench:
 
 ## loadtest: the load harness (bench/, its own module) against bin/otelcol-fabric:
 ## physical limit, the configs of bench/configs/ side by side at one rate,
-## a step search for each one's maximum sustainable throughput, tail
+## the ablation (baseline to gateway chain one part at a time), agent ->
+## gateway compression, a step search for each one's maximum sustainable throughput, tail
 ## sampling memory, the agent's footprint, 3x overload in a pod-sized memory
 ## cgroup and a profile of the gateway
 ## chain; writes docs/BENCHMARKS.md and docs/benchmarks/*.svg, raw results

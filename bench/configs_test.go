@@ -140,3 +140,68 @@ func copyMap(m yamlMap) yamlMap {
 	}
 	return out
 }
+
+// TestAblationConfigsAreGatewayKeepall: each step of the ablation runs
+// gateway-keepall's own components, verbatim (the Tempo exporter without
+// its storage where the step says so), in the pipeline the step declares.
+func TestAblationConfigsAreGatewayKeepall(t *testing.T) {
+	keep := loadYAML(t, filepath.Join("configs", "gateway-keepall.yaml"))
+	ours := []any{"versionstamp", "tagguard", "transform/profile_id", "backpressure"}
+	cat := func(parts ...[]any) []any {
+		var out []any
+		for _, p := range parts {
+			out = append(out, p...)
+		}
+		return out
+	}
+	steps := []struct {
+		name       string
+		processors []any
+		persistent bool
+	}{
+		{"ablate-1-receive", []any{"memory_limiter", "batch/after_sampling"}, false},
+		{"ablate-2-processors", cat([]any{"memory_limiter"}, ours, []any{"batch/after_sampling"}), false},
+		{"ablate-3-persistent", cat([]any{"memory_limiter"}, ours, []any{"batch/after_sampling"}), true},
+		{"ablate-4-tailsampling", at(keep, "service", "pipelines", "traces", "processors").([]any), true},
+	}
+	names := map[string]bool{}
+	for _, c := range ablationConfigs() {
+		names[c.Name] = true
+	}
+	for _, st := range steps {
+		t.Run(st.name, func(t *testing.T) {
+			if !names[st.name] {
+				t.Fatalf("%s is not one of the harness's ablation configs", st.name)
+			}
+			c := loadYAML(t, filepath.Join("configs", st.name+".yaml"))
+			pipes := at(c, "service", "pipelines").(yamlMap)
+			if len(pipes) != 1 {
+				t.Errorf("one pipeline (traces), got %v", pipes)
+			}
+			sameAs(t, "traces pipeline processors", at(c, "service", "pipelines", "traces", "processors"), st.processors)
+			sameAs(t, "traces pipeline receivers", at(c, "service", "pipelines", "traces", "receivers"), at(keep, "service", "pipelines", "traces", "receivers"))
+			sameAs(t, "traces pipeline exporters", at(c, "service", "pipelines", "traces", "exporters"), at(keep, "service", "pipelines", "traces", "exporters"))
+			if got := len(at(c, "processors").(yamlMap)); got != len(st.processors) {
+				t.Errorf("%d processors defined, %d in the pipeline", got, len(st.processors))
+			}
+			for _, p := range st.processors {
+				sameAs(t, "processor "+p.(string), at(c, "processors", p.(string)), at(keep, "processors", p.(string)))
+			}
+			for _, e := range at(c, "service", "extensions").([]any) {
+				sameAs(t, "extension "+e.(string), at(c, "extensions", e.(string)), at(keep, "extensions", e.(string)))
+			}
+			sameAs(t, "receivers", at(c, "receivers"), at(keep, "receivers"))
+			sameAs(t, "telemetry", at(c, "service", "telemetry"), at(keep, "service", "telemetry"))
+			tempo := copyMap(at(keep, "exporters", "otlp_grpc/tempo").(yamlMap))
+			if !st.persistent {
+				q := copyMap(tempo["sending_queue"].(yamlMap))
+				delete(q, "storage")
+				tempo["sending_queue"] = q
+			}
+			sameAs(t, "exporter otlp_grpc/tempo", at(c, "exporters", "otlp_grpc/tempo"), tempo)
+			if len(at(c, "exporters").(yamlMap)) != 1 {
+				t.Errorf("one exporter, got %v", at(c, "exporters"))
+			}
+		})
+	}
+}

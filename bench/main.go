@@ -79,7 +79,7 @@ func main() {
 	flag.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload: offered rate as a multiple of gateway-keepall's maximum sustainable rate (of -rate without the step search)")
 	flag.DurationVar(&o.OverloadDuration, "overload-duration", 30*time.Second, "overload: send window")
 	flag.Int64Var(&o.OverloadLimit, "overload-limit", 2<<30, "overload: memory cgroup limit in bytes (the gateway pod's)")
-	flag.StringVar(&exps, "experiments", "physical,compare,steps,memory,agent,overload,profile", "experiments to run")
+	flag.StringVar(&exps, "experiments", "physical,compare,ablation,compression,steps,memory,agent,overload,profile", "experiments to run")
 	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,gateway-keepall-nobatch,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
 	flag.Parse()
 	o.Experiments = map[string]bool{}
@@ -121,6 +121,8 @@ type results struct {
 	Workload           workloadSummary
 	Physical           *physical
 	Compare            []runResult
+	Ablation           []runResult
+	Compression        []runResult
 	Steps              []*stepState
 	Memory             []memPoint
 	MemoryErr          string
@@ -176,10 +178,7 @@ func run(ctx context.Context, o options, args []string) error {
 	logf("workload: %d requests, %d traces, %d spans (%d error, %d slow traces), %d bytes",
 		res.Workload.Requests, res.Workload.Traces, res.Workload.Spans, res.Workload.ErrorTraces, res.Workload.SlowTraces, res.Workload.Bytes)
 	var cfgs []benchConfig
-	byName := map[string]benchConfig{}
-	for _, c := range harnessConfigs() {
-		byName[c.Name] = c
-	}
+	byName := allConfigs()
 	for _, n := range o.Configs {
 		c, ok := byName[strings.TrimSpace(n)]
 		if !ok {
@@ -198,6 +197,36 @@ func run(ctx context.Context, o options, args []string) error {
 	if o.Experiments["compare"] {
 		if res.Compare, err = h.compare(ctx, cfgs, o.Rate, o.Duration, o.Rounds); err != nil {
 			return err
+		}
+	}
+	if o.Experiments["ablation"] {
+		// From the baseline to the gateway chain one part at a time, same
+		// load, alternating: where the gateway's CPU per span goes.
+		abl := append([]benchConfig{byName["baseline"]}, ablationConfigs()...)
+		abl = append(abl, byName["gateway-keepall"])
+		if res.Ablation, err = h.compare(ctx, abl, o.Rate, o.Duration, o.Rounds); err != nil {
+			return err
+		}
+	}
+	if o.Experiments["compression"] {
+		// The agent -> gateway hop with each compressor: the agent's cost
+		// to compress, the bytes on the wire, the gateway's cost to
+		// decompress.
+		var ag []benchConfig
+		gw := []benchConfig{byName["gateway-keepall"]}
+		for _, c := range compressionConfigs() {
+			if c.Agent {
+				ag = append(ag, c)
+			} else {
+				gw = append(gw, c)
+			}
+		}
+		for _, group := range [][]benchConfig{ag, gw} {
+			rs, err := h.compare(ctx, group, o.Rate, o.Duration, o.Rounds)
+			res.Compression = append(res.Compression, rs...)
+			if err != nil {
+				return err
+			}
 		}
 	}
 	if o.Experiments["steps"] {

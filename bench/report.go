@@ -199,6 +199,13 @@ func writeReport(res *results, h *harness) error {
 		}
 	}
 
+	if len(res.Ablation) > 0 {
+		writeAblation(res, pf)
+	}
+	if len(res.Compression) > 0 {
+		writeCompression(res, pf)
+	}
+
 	if len(res.Steps) > 0 {
 		pf("## Maximum sustainable throughput (step search)\n\n")
 		pf("Each config's offered rate starts at %.0f spans/s, grows x%.1f while runs are sustainable, then bisects between the last sustainable and the first unsustainable rate (at most %d runs of %v per config; configs alternate at every step). Sustainable: no request refused, no acknowledged span lost (keep-all configs; for gateway-shipped no trace partly delivered and every error and slow trace kept), no duplicate, at least 97%% of the offered rate acknowledged, every span delivered within the drain window, and no queue growth: the median latency of the traces sent in the last quarter of the run at most 500 ms above that of the first quarter. A step that fails while other processes use more than %.0f%% of the machine's CPU is run once more and the second run decides (both are listed).\n\n", o.StepStart, o.StepFactor, o.StepMax, o.Duration, 100*contended)

@@ -18,6 +18,10 @@ type benchConfig struct {
 	KeepAll      bool     // every acknowledged span must arrive exactly once
 	Agent        bool     // configs/agent.yaml: needs the agent's environment
 	TailSampling bool     // holds spans for decision_wait before exporting
+	// SendCompression: the gRPC compressor the harness's sender uses
+	// ("" none, as for every other config; "gzip", "zstd": what an agent
+	// sends the gateway).
+	SendCompression string
 }
 
 func harnessConfigs() []benchConfig {
@@ -29,6 +33,51 @@ func harnessConfigs() []benchConfig {
 		{Name: "gateway-shipped", Title: "fabric gateway chain, shipped policies", Args: []string{"--config", "bench/configs/gateway-shipped.yaml"}, TailSampling: true},
 		{Name: "agent", Title: "agent (configs/agent.yaml) trace path", Args: []string{"--config", "configs/agent.yaml", "--config", "bench/configs/agent-overlay.yaml"}, KeepAll: true, Agent: true},
 	}
+}
+
+// ablationConfigs: from the baseline to gateway-keepall one part of the
+// gateway at a time (-experiments ablation), each step a config that adds
+// one part to the previous one.
+func ablationConfigs() []benchConfig {
+	ts := func(name, title string, tail bool) benchConfig {
+		return benchConfig{Name: name, Title: title, Args: []string{"--config", "bench/configs/" + name + ".yaml"}, KeepAll: true, TailSampling: tail}
+	}
+	return []benchConfig{
+		ts("ablate-1-receive", "the gateway's receiver (bearer token, protoguard), memory_limiter, batch/after_sampling and Tempo exporter (queue batcher, in memory)", false),
+		ts("ablate-2-processors", "+ versionstamp, tagguard, transform/profile_id, backpressure (queuewatch)", false),
+		ts("ablate-3-persistent", "+ the persistent sending queue (file_storage)", false),
+		ts("ablate-4-tailsampling", "+ tail_sampling (keep-all): gateway-keepall without its traces/profilelink pipeline", true),
+	}
+}
+
+// compressionConfigs: the hop between agent and gateway with each gRPC
+// compressor (-experiments compression). The agent compresses what it
+// sends (its loadbalancing exporter's compression, gzip by default); the
+// gateway decompresses it (the harness's sender compresses as an agent
+// would).
+func compressionConfigs() []benchConfig {
+	var out []benchConfig
+	for _, c := range []string{"gzip", "zstd", "snappy", "none"} {
+		out = append(out, benchConfig{Name: "agent-" + c, Title: "agent trace path, its loadbalancing exporter's compression set to " + c,
+			Args:    []string{"--config", "configs/agent.yaml", "--config", "bench/configs/agent-overlay.yaml", "--set", "exporters::loadbalancing::protocol::otlp::compression=" + c},
+			KeepAll: true, Agent: true})
+	}
+	for _, c := range []string{"gzip", "zstd"} {
+		out = append(out, benchConfig{Name: "gateway-keepall-" + c + "-in", Title: "gateway-keepall receiving " + c + "-compressed requests (as an agent sends them)",
+			Args: []string{"--config", "bench/configs/gateway-keepall.yaml"}, KeepAll: true, TailSampling: true, SendCompression: c})
+	}
+	return out
+}
+
+// allConfigs is every config the harness knows, by name.
+func allConfigs() map[string]benchConfig {
+	m := map[string]benchConfig{}
+	for _, l := range [][]benchConfig{harnessConfigs(), ablationConfigs(), compressionConfigs()} {
+		for _, c := range l {
+			m[c.Name] = c
+		}
+	}
+	return m
 }
 
 // harness holds what every run shares.
@@ -111,9 +160,13 @@ type runResult struct {
 	Why                             string // why not sustainable
 	Crashed                         bool
 	SinkRequests, Foreign, Mismatch int64
-	Contended                       bool               // failed while other processes used > 40% of the machine: run again
-	Retry                           bool               // the second run of a contended step
-	Own                             map[string]float64 // the collector's own counters at the end (ownCounters)
+	// Traces export bytes: as they crossed the wire (compressed) and
+	// decompressed, at the sink and at the sender.
+	SinkWireBytes, SinkBytes int64
+	SentWireBytes, SentBytes int64
+	Contended                bool               // failed while other processes used > 40% of the machine: run again
+	Retry                    bool               // the second run of a contended step
+	Own                      map[string]float64 // the collector's own counters at the end (ownCounters)
 }
 
 func (r runResult) CPUPerSpan() time.Duration {
@@ -172,6 +225,7 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 		close(hookDone)
 	}
 	spec.Token = h.token
+	spec.Compression = cfg.SendCompression
 	if spec.Streams == 0 {
 		spec.Streams = h.streams
 	}
@@ -238,6 +292,8 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	res.Crashed = col.exited()
 	res.V = tr.verdict()
 	res.SinkRequests, res.Foreign, res.Mismatch = tr.requests.Load(), tr.foreign.Load(), tr.mismatch.Load()
+	res.SinkWireBytes, res.SinkBytes = tr.wireBytes.Load(), tr.payloadBytes.Load()
+	res.SentWireBytes, res.SentBytes = ls.WireBytes, ls.PayloadBytes
 	if ls.Elapsed > 0 {
 		res.Achieved = float64(res.V.SpansAcked) / ls.Elapsed.Seconds()
 	}

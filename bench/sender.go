@@ -3,12 +3,14 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/credentials/insecure"
+	"google.golang.org/grpc/encoding"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 )
@@ -31,6 +33,8 @@ type loadSpec struct {
 	Duration time.Duration
 	Token    string
 	Timeout  time.Duration
+	// Compression: the gRPC compressor of every call ("" or "none": none).
+	Compression string
 	// MaxTraces stops the streams once this many traces were sent (0: no
 	// limit; each stream may finish the request it started).
 	MaxTraces uint64
@@ -43,14 +47,25 @@ type loadStats struct {
 	SpansAcked       int64
 	Elapsed          time.Duration
 	Errors           map[string]int64
+	// Traces export bytes sent: on the wire (compressed) and before.
+	WireBytes, PayloadBytes int64
 }
 
 // sendLoad runs the streams until spec.Duration has passed.
 func sendLoad(ctx context.Context, target string, w *workload, tr *tracker, spec loadSpec) (loadStats, error) {
+	var wireBytes, payloadBytes atomic.Int64
+	counter := &byteCounter{out: true, wire: func() (*atomic.Int64, *atomic.Int64) { return &wireBytes, &payloadBytes }}
+	callOpts := []grpc.CallOption{grpc.MaxCallSendMsgSize(64 << 20)}
+	if spec.Compression != "" && spec.Compression != "none" {
+		if encoding.GetCompressor(spec.Compression) == nil {
+			return loadStats{}, fmt.Errorf("no gRPC compressor %q is registered", spec.Compression)
+		}
+		callOpts = append(callOpts, grpc.UseCompressor(spec.Compression))
+	}
 	conns := make([]*grpc.ClientConn, spec.Streams)
 	for i := range conns {
 		cc, err := grpc.NewClient(target, grpc.WithTransportCredentials(insecure.NewCredentials()),
-			grpc.WithDefaultCallOptions(grpc.MaxCallSendMsgSize(64<<20)))
+			grpc.WithDefaultCallOptions(callOpts...), grpc.WithStatsHandler(counter))
 		if err != nil {
 			return loadStats{}, err
 		}
@@ -128,5 +143,6 @@ func sendLoad(ctx context.Context, target string, w *workload, tr *tracker, spec
 		}(conns[s])
 	}
 	wg.Wait()
-	return loadStats{Requests: reqs.Load(), Failed: failed.Load(), SpansSent: spansSent.Load(), SpansAcked: spansAcked.Load(), Elapsed: time.Since(start), Errors: errs}, nil
+	return loadStats{Requests: reqs.Load(), Failed: failed.Load(), SpansSent: spansSent.Load(), SpansAcked: spansAcked.Load(), Elapsed: time.Since(start), Errors: errs,
+		WireBytes: wireBytes.Load(), PayloadBytes: payloadBytes.Load()}, nil
 }

@@ -11,6 +11,11 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // the OTLP exporters compress with gzip by default
+
+	// The other compressors of the collector's gRPC clients (configgrpc
+	// registers the same ones): the agent's exporter may use them.
+	_ "github.com/mostynb/go-grpc-compression/nonclobbering/snappy"
+	_ "github.com/mostynb/go-grpc-compression/nonclobbering/zstd"
 )
 
 // sink is the stand-in store: an OTLP/gRPC server on the pdata ptraceotlp,
@@ -38,7 +43,14 @@ func startSink(addr string) (*sink, error) {
 	if err != nil {
 		return nil, err
 	}
-	s := &sink{srv: grpc.NewServer(grpc.MaxRecvMsgSize(64 << 20)), addr: l.Addr().String()}
+	s := &sink{addr: l.Addr().String()}
+	counter := &byteCounter{wire: func() (*atomic.Int64, *atomic.Int64) {
+		if t := s.tracker.Load(); t != nil {
+			return &t.wireBytes, &t.payloadBytes
+		}
+		return nil, nil
+	}}
+	s.srv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.StatsHandler(counter))
 	ptraceotlp.RegisterGRPCServer(s.srv, &traceSink{s: s})
 	plogotlp.RegisterGRPCServer(s.srv, &logSink{s: s})
 	pmetricotlp.RegisterGRPCServer(s.srv, &metricSink{s: s})

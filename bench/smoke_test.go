@@ -113,13 +113,12 @@ func TestSmokeThroughBinary(t *testing.T) {
 	defer sk.stop()
 	h := &harness{root: root, bin: bin, basePort: base, sink: sk, work: w, token: "smoke-token", streams: 2,
 		decisionWait: time.Second, tmp: t.TempDir(), logf: t.Logf}
-	cfgs := map[string]benchConfig{}
-	for _, c := range harnessConfigs() {
-		cfgs[c.Name] = c
-	}
+	cfgs := allConfigs()
 	ctx := context.Background()
-	var runs []runResult
-	for _, name := range []string{"baseline", "gateway-keepall", "agent"} {
+	var runs, levers []runResult
+	// The ablation's steps and a compressed hop each way run too, so that
+	// their configs keep starting.
+	for _, name := range []string{"baseline", "gateway-keepall", "agent", "ablate-1-receive", "ablate-2-processors", "ablate-3-persistent", "ablate-4-tailsampling", "agent-zstd", "gateway-keepall-zstd-in"} {
 		r, err := h.runOnce(ctx, cfgs[name], loadSpec{Rate: 1000, Duration: 2 * time.Second}, 0, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -138,7 +137,17 @@ func TestSmokeThroughBinary(t *testing.T) {
 		if len(r.V.Latencies) == 0 || r.P99 <= 0 {
 			t.Errorf("%s: no latency measured", name)
 		}
-		runs = append(runs, r)
+		if cfgs[name].Agent && r.SinkWireBytes == 0 || cfgs[name].SendCompression != "" && r.SentWireBytes == 0 {
+			t.Errorf("%s: no traces export bytes counted (sink %d, sender %d)", name, r.SinkWireBytes, r.SentWireBytes)
+		}
+		if strings.HasSuffix(name, "zstd") && !(r.SinkWireBytes < r.SinkBytes) || strings.HasSuffix(name, "zstd-in") && !(r.SentWireBytes < r.SentBytes) {
+			t.Errorf("%s: zstd did not shrink the payload: sink %d of %d bytes, sender %d of %d", name, r.SinkWireBytes, r.SinkBytes, r.SentWireBytes, r.SentBytes)
+		}
+		if strings.HasPrefix(name, "ablate-") || strings.Contains(name, "zstd") {
+			levers = append(levers, r)
+		} else {
+			runs = append(runs, r)
+		}
 	}
 	// The overload run's machinery: the collector inside a memory cgroup,
 	// GOMEMLIMIT, the cgroup's counters (where cgroups can be created).
@@ -163,6 +172,14 @@ func TestSmokeThroughBinary(t *testing.T) {
 	dir := t.TempDir()
 	res := &results{Started: time.Now(), Finished: time.Now(), Options: options{Root: root, Bin: bin, Report: filepath.Join(dir, "BENCHMARKS.md"), PlotDir: filepath.Join(dir, "plots"), Rate: 1000, Duration: 2 * time.Second, Rounds: 1},
 		Workload: summarize(w), Physical: &p, Compare: runs, Overload: over}
+	for _, r := range levers {
+		if strings.HasPrefix(r.Config, "ablate-") {
+			res.Ablation = append(res.Ablation, r)
+		} else {
+			res.Compression = append(res.Compression, r)
+		}
+	}
+	res.Ablation = append(res.Ablation, runs[:2]...) // baseline, gateway-keepall
 	res.Options.OverloadFactor = 2
 	if err := writeReport(res, h); err != nil {
 		t.Fatal(err)
@@ -170,6 +187,12 @@ func TestSmokeThroughBinary(t *testing.T) {
 	for _, f := range []string{"BENCHMARKS.md", "plots/cpu-per-span.svg", "plots/rss-over-time.svg"} {
 		if st, err := os.Stat(filepath.Join(dir, f)); err != nil || st.Size() == 0 {
 			t.Errorf("report file %s: %v", f, err)
+		}
+	}
+	md, _ := os.ReadFile(filepath.Join(dir, "BENCHMARKS.md"))
+	for _, want := range []string{"| ablate-4-tailsampling |", "| gateway-keepall | + the traces/profilelink", "| zstd |"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("the report has no row %q", want)
 		}
 	}
 }

@@ -50,6 +50,9 @@ type tracker struct {
 	logs     atomic.Int64 // log records received
 	metrics  atomic.Int64 // data points received
 	lastRecv atomic.Int64 // ns since start of the last span received
+
+	wireBytes    atomic.Int64 // traces export requests at the sink, as received (compressed)
+	payloadBytes atomic.Int64 // the same, decompressed
 }
 
 func newTracker(nonce uint64) *tracker {

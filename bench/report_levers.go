@@ -1,0 +1,172 @@
+package main
+
+import (
+	"fmt"
+	"strings"
+	"time"
+)
+
+// perRound is one config's runs of an experiment, by round.
+func perRound(runs []runResult, name string) map[int]runResult {
+	m := map[int]runResult{}
+	for _, r := range runs {
+		if r.Config == name {
+			m[r.Round] = r
+		}
+	}
+	return m
+}
+
+// roundRatios: for every round both configs ran, f(a) / f(b).
+func roundRatios(a, b map[int]runResult, f func(runResult) float64) []float64 {
+	var out []float64
+	for round, ra := range a {
+		if rb, ok := b[round]; ok && f(rb) != 0 {
+			out = append(out, f(ra)/f(rb))
+		}
+	}
+	return out
+}
+
+func cpuPerSpan(r runResult) float64 { return float64(r.CPUPerSpan()) }
+
+// sumRuns adds up the span counts of a config's runs.
+func sumRuns(m map[int]runResult) (acked, delivered, lost, dup, refused int64) {
+	for _, r := range m {
+		acked += r.V.SpansAcked
+		delivered += r.V.Delivered
+		lost += r.V.Lost
+		dup += r.V.Duplicates
+		refused += r.V.SpansRefused
+	}
+	return
+}
+
+func medianOfRuns(m map[int]runResult, f func(runResult) float64) float64 {
+	var xs []float64
+	for _, r := range m {
+		xs = append(xs, f(r))
+	}
+	return median(xs)
+}
+
+// writeAblation: from the baseline to gateway-keepall one part at a time.
+func writeAblation(res *results, pf func(string, ...any)) {
+	o := res.Options
+	cfgs := append([]benchConfig{{Name: "baseline", Title: "otlp -> batch -> otlp"}}, ablationConfigs()...)
+	cfgs = append(cfgs, benchConfig{Name: "gateway-keepall", Title: "+ the traces/profilelink pipeline (the receiver fans every request out to it: profilelink's span index)"})
+	pf("## Where the gateway's CPU goes: from the baseline to the gateway chain, one part at a time\n\n")
+	pf("The same load as above (%.0f spans/s for %v, %d rounds, the order rotated each round, a fresh collector per run), through configs that each add one part of the gateway to the previous one. *Step* is the median over rounds of (this config's CPU per span - the previous config's, same round); *share of the gap* is that step over the whole gap between baseline and gateway-keepall (medians of the same rounds). Each config is under `bench/configs/` and checked against gateway-keepall by `bench/configs_test.go`.\n\n", o.Rate, o.Duration, o.Rounds)
+	pf("| config | adds | spans acked | delivered | lost | dup | refused | CPU µs/span (median) | ratio to baseline | step µs/span | share of the gap | RSS max MiB | per-round CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	base := perRound(res.Ablation, "baseline")
+	full := perRound(res.Ablation, "gateway-keepall")
+	var gaps []float64
+	for round, rf := range full {
+		if rb, ok := base[round]; ok {
+			gaps = append(gaps, cpuPerSpan(rf)-cpuPerSpan(rb))
+		}
+	}
+	gap := median(gaps)
+	var prev map[int]runResult
+	for _, c := range cfgs {
+		m := perRound(res.Ablation, c.Name)
+		if len(m) == 0 {
+			continue
+		}
+		acked, deliv, lost, dup, refused := sumRuns(m)
+		step, share := "-", "-"
+		if prev != nil {
+			var d []float64
+			for round, r := range m {
+				if p, ok := prev[round]; ok {
+					d = append(d, cpuPerSpan(r)-cpuPerSpan(p))
+				}
+			}
+			if len(d) > 0 {
+				step = us(time.Duration(median(d)))
+				if gap > 0 {
+					share = fmt.Sprintf("%.0f%%", 100*median(d)/gap)
+				}
+			}
+		}
+		var rss int64
+		var rounds []string
+		for i := 0; i < o.Rounds; i++ {
+			if r, ok := m[i]; ok {
+				rss = max(rss, r.RSSMax)
+				rounds = append(rounds, us(r.CPUPerSpan()))
+			}
+		}
+		pf("| %s | %s | %d | %d | %d | %d | %d | %s | %.2fx | %s | %s | %s | %s |\n", c.Name, c.Title, acked, deliv, lost, dup, refused,
+			us(time.Duration(medianOfRuns(m, cpuPerSpan))), median(roundRatios(m, base, cpuPerSpan)), step, share, mib(rss), strings.Join(rounds, ", "))
+		prev = m
+	}
+	pf("\nThe steps are medians of differences of noisy runs: they need not add up to the gap exactly, and a small step can come out negative.\n\n")
+}
+
+// writeCompression: the agent -> gateway hop with each gRPC compressor.
+func writeCompression(res *results, pf func(string, ...any)) {
+	o := res.Options
+	pf("## Compression between agent and gateway\n\n")
+	pf("The agent compresses what its loadbalancing exporter sends the gateway (gRPC, `compression`, gzip by default in configgrpc and in configs/agent.yaml); the gateway decompresses it. Both sides at %.0f spans/s for %v, %d rounds, alternating. **Agent side**: configs/agent.yaml as in *Agent footprint*, the exporter's compression set with `--set`; the sink counts the bytes of the traces exports it receives on the wire (gRPC `WireLength`) and decompressed. **Gateway side**: gateway-keepall with the harness's sender compressing its requests as an agent would (uncompressed as in every other table, gzip, zstd); bytes counted at the sender.\n\n", o.Rate, o.Duration, o.Rounds)
+	pf("| agent's compression | spans acked | delivered | lost | agent CPU µs/span (median) | ratio to gzip | wire bytes per span | compression ratio | per-round CPU µs/span |\n|---|---|---|---|---|---|---|---|---|\n")
+	gz := perRound(res.Compression, "agent-gzip")
+	for _, c := range compressionConfigs() {
+		if !c.Agent {
+			continue
+		}
+		m := perRound(res.Compression, c.Name)
+		if len(m) == 0 {
+			continue
+		}
+		acked, deliv, lost, _, _ := sumRuns(m)
+		var wire, data int64
+		var rounds []string
+		for i := 0; i < o.Rounds; i++ {
+			if r, ok := m[i]; ok {
+				wire += r.SinkWireBytes
+				data += r.SinkBytes
+				rounds = append(rounds, us(r.CPUPerSpan()))
+			}
+		}
+		perSpan, ratio := "-", "-"
+		if deliv > 0 {
+			perSpan = fmt.Sprintf("%.0f", float64(wire)/float64(deliv))
+		}
+		if wire > 0 {
+			ratio = fmt.Sprintf("%.2f", float64(data)/float64(wire))
+		}
+		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s | %s |\n", c.Name[len("agent-"):], acked, deliv, lost,
+			us(time.Duration(medianOfRuns(m, cpuPerSpan))), median(roundRatios(m, gz, cpuPerSpan)), perSpan, ratio, strings.Join(rounds, ", "))
+	}
+	pf("\n| gateway receives | spans acked | delivered | lost | gateway CPU µs/span (median) | ratio to uncompressed | wire bytes per span sent | per-round CPU µs/span |\n|---|---|---|---|---|---|---|---|\n")
+	plain := perRound(res.Compression, "gateway-keepall")
+	for _, name := range []string{"gateway-keepall", "gateway-keepall-gzip-in", "gateway-keepall-zstd-in"} {
+		m := perRound(res.Compression, name)
+		if len(m) == 0 {
+			continue
+		}
+		acked, deliv, lost, _, _ := sumRuns(m)
+		var wire, sent int64
+		var rounds []string
+		for i := 0; i < o.Rounds; i++ {
+			if r, ok := m[i]; ok {
+				wire += r.SentWireBytes
+				sent += r.Load.SpansSent
+				rounds = append(rounds, us(r.CPUPerSpan()))
+			}
+		}
+		label := "uncompressed"
+		for _, c := range compressionConfigs() {
+			if c.Name == name {
+				label = c.SendCompression
+			}
+		}
+		perSpan := "-"
+		if sent > 0 {
+			perSpan = fmt.Sprintf("%.0f", float64(wire)/float64(sent))
+		}
+		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s |\n", label, acked, deliv, lost, us(time.Duration(medianOfRuns(m, cpuPerSpan))), median(roundRatios(m, plain, cpuPerSpan)), perSpan, strings.Join(rounds, ", "))
+	}
+	pf("\n")
+}
