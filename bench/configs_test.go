@@ -205,3 +205,9 @@ func TestAblationConfigsAreGatewayKeepall(t *testing.T) {
 		})
 	}
 }
+
+func TestShippedAgentCompression(t *testing.T) {
+	if got := shippedAgentCompression(".."); got != "zstd" {
+		t.Errorf("configs/agent.yaml's loadbalancing compression read as %q, want zstd", got)
+	}
+}

@@ -71,8 +71,8 @@ func (h *harness) compare(ctx context.Context, cfgs []benchConfig, rate float64,
 }
 
 func (h *harness) logRun(r runResult) {
-	h.logf("  %s: acked %d spans (%.0f/s), delivered %d, lost %d, dup %d, refused %d; CPU %.2fs = %v/span; RSS max %.0f MiB; p50 %v p99 %v; other load %.1f CPU-s; sink: %d requests, %d foreign, %d mismatched; sustainable=%v %s",
-		r.Config, r.V.SpansAcked, r.Achieved, r.V.Delivered, r.V.Lost, r.V.Duplicates, r.V.SpansRefused, r.CPU, r.CPUPerSpan(),
+	h.logf("  %s: acked %d spans (%.0f/s), delivered %d, lost %d, dup %d, refused %d; CPU %.2fs = %v/span (steady %v/span, idle %.3f cores); RSS max %.0f MiB; p50 %v p99 %v; other load %.1f CPU-s; sink: %d requests, %d foreign, %d mismatched; sustainable=%v %s",
+		r.Config, r.V.SpansAcked, r.Achieved, r.V.Delivered, r.V.Lost, r.V.Duplicates, r.V.SpansRefused, r.CPU, r.CPUPerSpan(), r.CPUPerSpanSteady(), r.IdleCores,
 		float64(r.RSSMax)/(1<<20), r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.OtherCPU, r.SinkRequests, r.Foreign, r.Mismatch, r.Sustainable, r.Why)
 	if len(r.Own) > 0 {
 		h.logf("  %s: collector's own counters: %v", r.Config, r.Own)

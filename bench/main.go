@@ -41,6 +41,7 @@ type options struct {
 	MemRate                            float64
 	AgentIdle, AgentLoaded             time.Duration
 	Physical                           time.Duration
+	Idle                               time.Duration
 	ProfileDuration                    time.Duration
 	Experiments                        map[string]bool
 	Configs                            []string
@@ -72,6 +73,7 @@ func main() {
 	flag.Float64Var(&o.MemRate, "mem-rate", 20000, "tail sampling memory: spans/s while filling")
 	flag.DurationVar(&o.AgentIdle, "agent-idle", 20*time.Second, "agent footprint: idle phase")
 	flag.DurationVar(&o.AgentLoaded, "agent-loaded", 20*time.Second, "agent footprint: loaded phase")
+	flag.DurationVar(&o.Idle, "idle", 3*time.Second, "idle CPU measured before each run's send (steady-state CPU per span)")
 	flag.DurationVar(&o.Physical, "physical", 5*time.Second, "physical limit: decode+encode time")
 	flag.DurationVar(&o.ProfileDuration, "profile-duration", 20*time.Second, "profile run length")
 	flag.IntVar(&o.Requests, "requests", 64, "distinct pre-encoded requests")
@@ -172,7 +174,7 @@ func run(ctx context.Context, o options, args []string) error {
 	defer sk.stop()
 	sk.delay.Store(int64(o.SinkDelay))
 	h := &harness{root: o.Root, bin: o.Bin, basePort: o.BasePort, sink: sk, work: w, token: "bench-token",
-		streams: o.Streams, decisionWait: o.DecisionWait, tmp: tmp, logf: logf}
+		streams: o.Streams, decisionWait: o.DecisionWait, tmp: tmp, idle: o.Idle, logf: logf}
 	res := &results{Started: time.Now().UTC(), Args: args, Options: o, LoadStart: loadavg(), Commit: gitCommit(o.Root)}
 	res.Workload = summarize(w)
 	logf("workload: %d requests, %d traces, %d spans (%d error, %d slow traces), %d bytes",

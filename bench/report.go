@@ -131,11 +131,13 @@ func writeReport(res *results, h *harness) error {
 	if len(res.Compare) > 0 {
 		pf("## Same offered load: CPU per span, ratio to baseline\n\n")
 		pf("Each config at %.0f spans/s for %v, %d rounds, the order rotated each round. *ratio* is the median over rounds of (config's CPU per span / baseline's CPU per span in the same round). CPU per span: collector CPU-seconds (/proc/<pid>/stat utime+stime) from the first send to the last delivery, divided by the spans acknowledged. *not delivered*: acknowledged spans that had not reached the sink when the drain window (pipeline delay + 20 s) closed; *refused*: spans of requests that got an error (the sender was told). With 2 cores shared, a run where *other load* is high is slower; the per-round values show the spread.\n\n", o.Rate, o.Duration, o.Rounds)
-		pf("| config | runs | spans acked | delivered | not delivered | dup | refused | CPU µs/span (median) | ratio to baseline | spans/CPU-s | of physical | RSS max MiB | p50 / p99 latency ms | other load CPU-s | per-round CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
-		base := map[int]float64{}
+		pf("*Steady*: the same, less the CPU the collector would have used idle after the send window (its idle rate, measured for %v before the send, times the time from the end of the send to the last delivery): a tail sampling config stays up decision_wait longer than a pass-through one, and what it burns idle meanwhile is not a cost of the spans. Its ratio is the median over rounds as above.\n\n", o.Idle)
+		pf("| config | runs | spans acked | delivered | not delivered | dup | refused | CPU µs/span (median) | ratio to baseline | steady CPU µs/span | steady ratio | idle cores | spans/CPU-s | of physical | RSS max MiB | p50 / p99 latency ms | other load CPU-s | per-round CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+		base, baseSteady := map[int]float64{}, map[int]float64{}
 		for _, r := range res.Compare {
 			if r.Config == "baseline" {
 				base[r.Round] = float64(r.CPUPerSpan())
+				baseSteady[r.Round] = float64(r.CPUPerSpanSteady())
 			}
 		}
 		for _, c := range harnessConfigs() {
@@ -148,7 +150,7 @@ func writeReport(res *results, h *harness) error {
 			if len(runs) == 0 {
 				continue
 			}
-			var per, ratios, p50s, p99s, spcs []float64
+			var per, ratios, p50s, p99s, spcs, steady, steadyRatios, idle []float64
 			var acked, deliv, lost, dup, refused int64
 			var rss int64
 			var other float64
@@ -158,6 +160,11 @@ func writeReport(res *results, h *harness) error {
 				perRound = append(perRound, us(r.CPUPerSpan()))
 				if b := base[r.Round]; b > 0 {
 					ratios = append(ratios, float64(r.CPUPerSpan())/b)
+				}
+				steady = append(steady, float64(r.CPUPerSpanSteady()))
+				idle = append(idle, r.IdleCores)
+				if b := baseSteady[r.Round]; b > 0 {
+					steadyRatios = append(steadyRatios, float64(r.CPUPerSpanSteady())/b)
 				}
 				p50s = append(p50s, float64(r.P50))
 				p99s = append(p99s, float64(r.P99))
@@ -178,8 +185,8 @@ func writeReport(res *results, h *harness) error {
 			if res.Physical != nil {
 				frac = fmt.Sprintf("%.3f", median(spcs)/res.Physical.SpansPerCPUs)
 			}
-			pf("| %s | %d | %d | %d | %s | %d | %d | %s | %.2fx | %.0f | %s | %s | %s / %s | %.1f | %s |\n", c.Name, len(runs), acked, deliv, lostS, dup, refused,
-				us(time.Duration(median(per))), median(ratios), median(spcs), frac, mib(rss), ms(time.Duration(median(p50s))), ms(time.Duration(median(p99s))), other, strings.Join(perRound, ", "))
+			pf("| %s | %d | %d | %d | %s | %d | %d | %s | %.2fx | %s | %.2fx | %.3f | %.0f | %s | %s | %s / %s | %.1f | %s |\n", c.Name, len(runs), acked, deliv, lostS, dup, refused,
+				us(time.Duration(median(per))), median(ratios), us(time.Duration(median(steady))), median(steadyRatios), median(idle), median(spcs), frac, mib(rss), ms(time.Duration(median(p50s))), ms(time.Duration(median(p99s))), other, strings.Join(perRound, ", "))
 			cpuNames = append(cpuNames, c.Name)
 			cpuMicros = append(cpuMicros, median(per)/1e3)
 		}

@@ -2,6 +2,9 @@ package main
 
 import (
 	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"time"
 )
@@ -28,7 +31,8 @@ func roundRatios(a, b map[int]runResult, f func(runResult) float64) []float64 {
 	return out
 }
 
-func cpuPerSpan(r runResult) float64 { return float64(r.CPUPerSpan()) }
+func cpuPerSpan(r runResult) float64    { return float64(r.CPUPerSpan()) }
+func steadyPerSpan(r runResult) float64 { return float64(r.CPUPerSpanSteady()) }
 
 // sumRuns adds up the span counts of a config's runs.
 func sumRuns(m map[int]runResult) (acked, delivered, lost, dup, refused int64) {
@@ -56,14 +60,14 @@ func writeAblation(res *results, pf func(string, ...any)) {
 	cfgs := append([]benchConfig{{Name: "baseline", Title: "otlp -> batch -> otlp"}}, ablationConfigs()...)
 	cfgs = append(cfgs, benchConfig{Name: "gateway-keepall", Title: "+ the traces/profilelink pipeline (the receiver fans every request out to it: profilelink's span index)"})
 	pf("## Where the gateway's CPU goes: from the baseline to the gateway chain, one part at a time\n\n")
-	pf("The same load as above (%.0f spans/s for %v, %d rounds, the order rotated each round, a fresh collector per run), through configs that each add one part of the gateway to the previous one. *Step* is the median over rounds of (this config's CPU per span - the previous config's, same round); *share of the gap* is that step over the whole gap between baseline and gateway-keepall (medians of the same rounds). Each config is under `bench/configs/` and checked against gateway-keepall by `bench/configs_test.go`.\n\n", o.Rate, o.Duration, o.Rounds)
-	pf("| config | adds | spans acked | delivered | lost | dup | refused | CPU µs/span (median) | ratio to baseline | step µs/span | share of the gap | RSS max MiB | per-round CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	pf("The same load as above (%.0f spans/s for %v, %d rounds, the order rotated each round, a fresh collector per run), through configs that each add one part of the gateway to the previous one. CPU per span is *steady* (as defined above: without the idle CPU after the send window, which a tail sampling config spends waiting decision_wait); the whole-run figure is given too. *Step* is the median over rounds of (this config's steady CPU per span - the previous config's, same round); *share of the gap* is that step over the whole gap between baseline and gateway-keepall (medians of the same rounds). Each config is under `bench/configs/` and checked against gateway-keepall by `bench/configs_test.go`.\n\n", o.Rate, o.Duration, o.Rounds)
+	pf("| config | adds | spans acked | delivered | lost | dup | refused | steady CPU µs/span (median) | steady ratio to baseline | step µs/span | share of the gap | whole-run CPU µs/span (median) | idle cores | RSS max MiB | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	base := perRound(res.Ablation, "baseline")
 	full := perRound(res.Ablation, "gateway-keepall")
 	var gaps []float64
 	for round, rf := range full {
 		if rb, ok := base[round]; ok {
-			gaps = append(gaps, cpuPerSpan(rf)-cpuPerSpan(rb))
+			gaps = append(gaps, steadyPerSpan(rf)-steadyPerSpan(rb))
 		}
 	}
 	gap := median(gaps)
@@ -79,7 +83,7 @@ func writeAblation(res *results, pf func(string, ...any)) {
 			var d []float64
 			for round, r := range m {
 				if p, ok := prev[round]; ok {
-					d = append(d, cpuPerSpan(r)-cpuPerSpan(p))
+					d = append(d, steadyPerSpan(r)-steadyPerSpan(p))
 				}
 			}
 			if len(d) > 0 {
@@ -94,11 +98,12 @@ func writeAblation(res *results, pf func(string, ...any)) {
 		for i := 0; i < o.Rounds; i++ {
 			if r, ok := m[i]; ok {
 				rss = max(rss, r.RSSMax)
-				rounds = append(rounds, us(r.CPUPerSpan()))
+				rounds = append(rounds, us(r.CPUPerSpanSteady()))
 			}
 		}
-		pf("| %s | %s | %d | %d | %d | %d | %d | %s | %.2fx | %s | %s | %s | %s |\n", c.Name, c.Title, acked, deliv, lost, dup, refused,
-			us(time.Duration(medianOfRuns(m, cpuPerSpan))), median(roundRatios(m, base, cpuPerSpan)), step, share, mib(rss), strings.Join(rounds, ", "))
+		pf("| %s | %s | %d | %d | %d | %d | %d | %s | %.2fx | %s | %s | %s | %.3f | %s | %s |\n", c.Name, c.Title, acked, deliv, lost, dup, refused,
+			us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, base, steadyPerSpan)), step, share,
+			us(time.Duration(medianOfRuns(m, cpuPerSpan))), medianOfRuns(m, func(r runResult) float64 { return r.IdleCores }), mib(rss), strings.Join(rounds, ", "))
 		prev = m
 	}
 	pf("\nThe steps are medians of differences of noisy runs: they need not add up to the gap exactly, and a small step can come out negative.\n\n")
@@ -108,8 +113,8 @@ func writeAblation(res *results, pf func(string, ...any)) {
 func writeCompression(res *results, pf func(string, ...any)) {
 	o := res.Options
 	pf("## Compression between agent and gateway\n\n")
-	pf("The agent compresses what its loadbalancing exporter sends the gateway (gRPC, `compression`, gzip by default in configgrpc and in configs/agent.yaml); the gateway decompresses it. Both sides at %.0f spans/s for %v, %d rounds, alternating. **Agent side**: configs/agent.yaml as in *Agent footprint*, the exporter's compression set with `--set`; the sink counts the bytes of the traces exports it receives on the wire (gRPC `WireLength`) and decompressed. **Gateway side**: gateway-keepall with the harness's sender compressing its requests as an agent would (uncompressed as in every other table, gzip, zstd); bytes counted at the sender.\n\n", o.Rate, o.Duration, o.Rounds)
-	pf("| agent's compression | spans acked | delivered | lost | agent CPU µs/span (median) | ratio to gzip | wire bytes per span | compression ratio | per-round CPU µs/span |\n|---|---|---|---|---|---|---|---|---|\n")
+	pf("The agent compresses what its loadbalancing exporter sends the gateway (gRPC `compression`; configgrpc's default is gzip, configs/agent.yaml ships %s); the gateway decompresses it. Both sides at %.0f spans/s for %v, %d rounds, alternating. **Agent side**: configs/agent.yaml as in *Agent footprint*, the exporter's compression set with `--set`; the sink counts the bytes of the traces exports it receives on the wire (gRPC `WireLength`) and decompressed. **Gateway side**: gateway-keepall with the harness's sender compressing its requests as an agent would (uncompressed as in every other table, gzip, zstd); bytes counted at the sender.\n\n", shippedAgentCompression(o.Root), o.Rate, o.Duration, o.Rounds)
+	pf("| agent's compression | spans acked | delivered | lost | agent steady CPU µs/span (median) | ratio to gzip | wire bytes per span | compression ratio | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|---|\n")
 	gz := perRound(res.Compression, "agent-gzip")
 	for _, c := range compressionConfigs() {
 		if !c.Agent {
@@ -126,7 +131,7 @@ func writeCompression(res *results, pf func(string, ...any)) {
 			if r, ok := m[i]; ok {
 				wire += r.SinkWireBytes
 				data += r.SinkBytes
-				rounds = append(rounds, us(r.CPUPerSpan()))
+				rounds = append(rounds, us(r.CPUPerSpanSteady()))
 			}
 		}
 		perSpan, ratio := "-", "-"
@@ -137,9 +142,9 @@ func writeCompression(res *results, pf func(string, ...any)) {
 			ratio = fmt.Sprintf("%.2f", float64(data)/float64(wire))
 		}
 		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s | %s |\n", c.Name[len("agent-"):], acked, deliv, lost,
-			us(time.Duration(medianOfRuns(m, cpuPerSpan))), median(roundRatios(m, gz, cpuPerSpan)), perSpan, ratio, strings.Join(rounds, ", "))
+			us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, gz, steadyPerSpan)), perSpan, ratio, strings.Join(rounds, ", "))
 	}
-	pf("\n| gateway receives | spans acked | delivered | lost | gateway CPU µs/span (median) | ratio to uncompressed | wire bytes per span sent | per-round CPU µs/span |\n|---|---|---|---|---|---|---|---|\n")
+	pf("\n| gateway receives | spans acked | delivered | lost | gateway steady CPU µs/span (median) | ratio to uncompressed | wire bytes per span sent | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|\n")
 	plain := perRound(res.Compression, "gateway-keepall")
 	for _, name := range []string{"gateway-keepall", "gateway-keepall-gzip-in", "gateway-keepall-zstd-in"} {
 		m := perRound(res.Compression, name)
@@ -153,7 +158,7 @@ func writeCompression(res *results, pf func(string, ...any)) {
 			if r, ok := m[i]; ok {
 				wire += r.SentWireBytes
 				sent += r.Load.SpansSent
-				rounds = append(rounds, us(r.CPUPerSpan()))
+				rounds = append(rounds, us(r.CPUPerSpanSteady()))
 			}
 		}
 		label := "uncompressed"
@@ -166,7 +171,25 @@ func writeCompression(res *results, pf func(string, ...any)) {
 		if sent > 0 {
 			perSpan = fmt.Sprintf("%.0f", float64(wire)/float64(sent))
 		}
-		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s |\n", label, acked, deliv, lost, us(time.Duration(medianOfRuns(m, cpuPerSpan))), median(roundRatios(m, plain, cpuPerSpan)), perSpan, strings.Join(rounds, ", "))
+		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s |\n", label, acked, deliv, lost, us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, plain, steadyPerSpan)), perSpan, strings.Join(rounds, ", "))
 	}
 	pf("\n")
+}
+
+// shippedAgentCompression is the compression configs/agent.yaml's
+// loadbalancing exporter sets ("gzip" when it sets none: configgrpc's
+// default).
+func shippedAgentCompression(root string) string {
+	b, err := os.ReadFile(filepath.Join(root, "configs", "agent.yaml"))
+	if err != nil {
+		return "?"
+	}
+	_, lb, ok := strings.Cut(string(b), "\n  loadbalancing:")
+	if !ok {
+		return "?"
+	}
+	if m := regexp.MustCompile(`\n\s+compression:\s*(\w+)`).FindStringSubmatch(lb); m != nil {
+		return m[1]
+	}
+	return "gzip"
 }

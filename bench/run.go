@@ -91,6 +91,7 @@ type harness struct {
 	streams      int
 	decisionWait time.Duration
 	tmp          string
+	idle         time.Duration // how long the idle CPU is measured before each send (0: not)
 	logf         func(format string, args ...any)
 	extraArgs    map[string][]string // per config name, e.g. --set for the memory runs
 	// Set by the overload run only: the collector starts inside this cgroup
@@ -147,6 +148,7 @@ type runResult struct {
 	V                               verdict
 	CPU                             float64 // collector CPU seconds from send start to drain end
 	CPUSend                         float64 // collector CPU seconds during the send window only
+	IdleCores                       float64 // collector CPU seconds per second before the send, idle (-idle)
 	Window                          time.Duration
 	HarnessCPU                      float64
 	OtherCPU                        float64 // machine busy CPU seconds not the collector's nor the harness's, same window
@@ -174,6 +176,19 @@ func (r runResult) CPUPerSpan() time.Duration {
 		return 0
 	}
 	return time.Duration(r.CPU / float64(r.V.SpansAcked) * 1e9)
+}
+
+// CPUPerSpanSteady is CPU per span without the idle CPU the collector
+// used after the send window (the drain, a tail sampling config's
+// decision_wait): what a span costs when the load goes on. The idle rate is
+// measured before the send (IdleCores).
+func (r runResult) CPUPerSpanSteady() time.Duration {
+	if r.V.SpansAcked == 0 {
+		return 0
+	}
+	extra := (r.Window - r.Load.Elapsed).Seconds()
+	cpu := r.CPU - r.IdleCores*max(extra, 0)
+	return time.Duration(max(cpu, 0) / float64(r.V.SpansAcked) * 1e9)
 }
 
 func (r runResult) SpansPerCPUSecond() float64 {
@@ -214,6 +229,15 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	}
 	defer col.stop()
 	time.Sleep(time.Second) // let start-up work settle
+	if h.idle > 0 {
+		// The collector's CPU with nothing to do (its own metrics,
+		// queuewatch's scrape, timers): steady-state CPU per span leaves
+		// out what it burns idle after the send window (a tail sampling
+		// config waits decision_wait before it exports).
+		i0, it0 := col.now(), time.Now()
+		time.Sleep(h.idle)
+		res.IdleCores = (col.now().CPU - i0.CPU) / time.Since(it0).Seconds()
+	}
 	before := snapshotProcs()
 	c0, sys0, self0, t0 := col.now(), 0.0, selfCPU(), time.Now()
 	sys0, _ = systemCPU()

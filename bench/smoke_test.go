@@ -112,7 +112,7 @@ func TestSmokeThroughBinary(t *testing.T) {
 	}
 	defer sk.stop()
 	h := &harness{root: root, bin: bin, basePort: base, sink: sk, work: w, token: "smoke-token", streams: 2,
-		decisionWait: time.Second, tmp: t.TempDir(), logf: t.Logf}
+		decisionWait: time.Second, tmp: t.TempDir(), idle: 500 * time.Millisecond, logf: t.Logf}
 	cfgs := allConfigs()
 	ctx := context.Background()
 	var runs, levers []runResult

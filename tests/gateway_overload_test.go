@@ -111,7 +111,7 @@ func TestGatewayOverloadByTier(t *testing.T) {
 		{name: "2x small spans", storeRate: 1000, gold: 500, silver: 750, bronze: 750, queueItems: 20000, overload: 30 * time.Second},
 		{name: "store down, gold 500 per s, small queue", storeRate: 0, gold: 500, silver: 250, bronze: 250, queueItems: 20000, overload: 45 * time.Second},
 		// 5x: the queue sized as docs/deployment.md says, (1 - critical) x
-		// queue_size above what tail_sampling can hold (held_for 4 s x
+		// queue_size above what tail_sampling can hold (held_for x
 		// 5,000 spans/s kept): with 20,000 items, the silver and bronze
 		// accepted before the level rose overflowed it (560 gold lost).
 		{name: "5x small spans", long: true, storeRate: 1000, gold: 500, silver: 2250, bronze: 2250, queueItems: 200000, overload: 60 * time.Second},
@@ -255,7 +255,7 @@ func runGatewayOverload(t *testing.T, c gatewayOverloadCase) {
 		}
 		reliability.record("Gateway overload by tier: "+c.name,
 			fmt.Sprintf("FABRIC_BIN=bin/otelcol-fabric FABRIC_RELIABILITY_LONG=1 go test -count=1 -run 'TestGatewayOverloadByTier/%s' ./tests/", strings.ReplaceAll(c.name, " ", "_")),
-			fmt.Sprintf("configs/gateway.yaml (tail sampling keeping every trace, FABRIC_QUEUE_ITEMS=%d, decision_wait 1 s, held_for 4 s). Offered gold %d, silver %d, bronze %d spans/s "+
+			fmt.Sprintf("configs/gateway.yaml (tail sampling keeping every trace, FABRIC_QUEUE_ITEMS=%d, decision_wait 1 s, held_for 6 s). Offered gold %d, silver %d, bronze %d spans/s "+
 				"(traces of 10 spans, %d bytes of payload each) for %s while Tempo %s and answers each accepted write after 6 s; then Tempo takes everything. "+
 				"Highest level %s; Tempo's queue peaked at %d items; enqueue_failed %.0f; dropped before decision %.0f; peak RSS %d MiB (%d at start).\n\n%s",
 				c.queueItems, c.gold, c.silver, c.bronze, c.pad, c.overload, store, maxLevel, maxQueue.Load(), enqueueFailed, tooEarly, rssPeak>>20, rssBefore>>20, table.String()))
