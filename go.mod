@@ -8,6 +8,7 @@ require (
 	github.com/google/pprof v0.0.0-20260111202518-71be6bfdd440
 	github.com/grafana/grafana-foundation-sdk/go v0.0.22
 	github.com/grafana/pyroscope-go v1.2.7
+	github.com/mostynb/go-grpc-compression v1.2.3
 	github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling v0.145.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/tailsamplingprocessor v0.145.0
 	github.com/open-telemetry/opentelemetry-collector-contrib/processor/transformprocessor v0.145.0
@@ -78,7 +79,6 @@ require (
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/dennwc/varint v1.0.0 // indirect
 	github.com/grafana/regexp v0.0.0-20250905093917-f7b3be9d1853 // indirect
-	github.com/mostynb/go-grpc-compression v1.2.3 // indirect
 	github.com/philhofer/fwd v1.2.0 // indirect
 	github.com/prometheus/client_golang v1.23.2 // indirect
 	github.com/prometheus/procfs v0.16.1 // indirect

@@ -18,6 +18,11 @@ import (
 	"testing"
 	"time"
 
+	// The decompressors configgrpc registers in the real gateway: the
+	// agent sends it zstd (configs/agent.yaml), and a stand-in without them
+	// answers Unimplemented to every export.
+	_ "github.com/mostynb/go-grpc-compression/nonclobbering/snappy"
+	_ "github.com/mostynb/go-grpc-compression/nonclobbering/zstd"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.opentelemetry.io/collector/pdata/pcommon"
