@@ -4,6 +4,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"regexp"
 	"testing"
 
 	"go.yaml.in/yaml/v3"
@@ -154,15 +155,21 @@ func TestAblationConfigsAreGatewayKeepall(t *testing.T) {
 		}
 		return out
 	}
+	base := []any{"health_check", "pprof", "bearertokenauth/ingest", "protoguard"}
 	steps := []struct {
 		name       string
 		processors []any
 		persistent bool
+		extensions []any
 	}{
-		{"ablate-1-receive", []any{"memory_limiter", "batch/after_sampling"}, false},
-		{"ablate-2-processors", cat([]any{"memory_limiter"}, ours, []any{"batch/after_sampling"}), false},
-		{"ablate-3-persistent", cat([]any{"memory_limiter"}, ours, []any{"batch/after_sampling"}), true},
-		{"ablate-4-tailsampling", at(keep, "service", "pipelines", "traces", "processors").([]any), true},
+		{"ablate-1-receive", []any{"memory_limiter", "batch/after_sampling"}, false, base},
+		{"ablate-2-processors", cat([]any{"memory_limiter"}, ours, []any{"batch/after_sampling"}), false,
+			[]any{"health_check", "pprof", "bearertokenauth/ingest", "queuewatch", "protoguard"}},
+		{"ablate-3-persistent", cat([]any{"memory_limiter"}, ours, []any{"batch/after_sampling"}), true,
+			[]any{"health_check", "pprof", "file_storage/queue", "bearertokenauth/ingest", "queuewatch", "protoguard"}},
+		// The rest of gateway-keepall's extensions come with this step
+		// (its title names them).
+		{"ablate-4-tailsampling", at(keep, "service", "pipelines", "traces", "processors").([]any), true, at(keep, "service", "extensions").([]any)},
 	}
 	names := map[string]bool{}
 	for _, c := range ablationConfigs() {
@@ -179,6 +186,15 @@ func TestAblationConfigsAreGatewayKeepall(t *testing.T) {
 				t.Errorf("one pipeline (traces), got %v", pipes)
 			}
 			sameAs(t, "traces pipeline processors", at(c, "service", "pipelines", "traces", "processors"), st.processors)
+			sameAs(t, "service extensions", at(c, "service", "extensions"), st.extensions)
+			if got := len(at(c, "extensions").(yamlMap)); got != len(st.extensions) {
+				t.Errorf("%d extensions defined, %d in service::extensions", got, len(st.extensions))
+			}
+			for k := range c {
+				if k != "extensions" && k != "receivers" && k != "processors" && k != "exporters" && k != "service" {
+					t.Errorf("top-level key %q: the steps have no other", k)
+				}
+			}
 			sameAs(t, "traces pipeline receivers", at(c, "service", "pipelines", "traces", "receivers"), at(keep, "service", "pipelines", "traces", "receivers"))
 			sameAs(t, "traces pipeline exporters", at(c, "service", "pipelines", "traces", "exporters"), at(keep, "service", "pipelines", "traces", "exporters"))
 			if got := len(at(c, "processors").(yamlMap)); got != len(st.processors) {
@@ -206,8 +222,44 @@ func TestAblationConfigsAreGatewayKeepall(t *testing.T) {
 	}
 }
 
-func TestShippedAgentCompression(t *testing.T) {
-	if got := shippedAgentCompression(".."); got != "zstd" {
-		t.Errorf("configs/agent.yaml's loadbalancing compression read as %q, want zstd", got)
+func TestAgentCompression(t *testing.T) {
+	b, err := os.ReadFile(filepath.Join("..", "configs", "agent.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := agentCompression(b); got != "gzip" {
+		t.Errorf("configs/agent.yaml's loadbalancing compression read as %q, want gzip", got)
+	}
+	for _, c := range []struct{ yaml, want string }{
+		{"exporters:\n  loadbalancing:\n    protocol:\n      otlp:\n        compression: zstd\n", "zstd"},
+		{"exporters:\n  loadbalancing:\n    protocol:\n      otlp:\n        timeout: 10s\n  otlp_grpc/other:\n    compression: snappy\n", "gzip"},
+		{"exporters:\n  otlp_grpc:\n    compression: none\n", "?"},
+		{"not: [yaml", "?"},
+	} {
+		if got := agentCompression([]byte(c.yaml)); got != c.want {
+			t.Errorf("agentCompression(%q) = %q, want %q", c.yaml, got, c.want)
+		}
+	}
+}
+
+// TestCompressionLibrariesMatchTheDistribution: the sender compresses and
+// the sink decompresses with the versions the collector is built with, so
+// the compression experiment's bytes are the agent's.
+func TestCompressionLibrariesMatchTheDistribution(t *testing.T) {
+	version := func(gomod, module string) string {
+		b, err := os.ReadFile(gomod)
+		if err != nil {
+			t.Fatal(err)
+		}
+		m := regexp.MustCompile(`(?m)^\s*` + regexp.QuoteMeta(module) + `\s+(\S+)`).FindSubmatch(b)
+		if m == nil {
+			t.Fatalf("%s does not require %s", gomod, module)
+		}
+		return string(m[1])
+	}
+	for _, mod := range []string{"github.com/klauspost/compress", "github.com/golang/snappy", "github.com/mostynb/go-grpc-compression", "google.golang.org/grpc"} {
+		if got, want := version("go.mod", mod), version(filepath.Join("..", "go.mod"), mod); got != want {
+			t.Errorf("%s: the harness has %s, the distribution %s", mod, got, want)
+		}
 	}
 }

@@ -13,8 +13,10 @@ import (
 	"fmt"
 	"log"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"sync"
@@ -54,6 +56,7 @@ type options struct {
 
 func main() {
 	var o options
+	var render string
 	var exps, cfgs, mem string
 	flag.StringVar(&o.Root, "root", "..", "repository root")
 	flag.StringVar(&o.Bin, "bin", "", "collector binary (default <root>/bin/otelcol-fabric)")
@@ -81,6 +84,7 @@ func main() {
 	flag.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload: offered rate as a multiple of gateway-keepall's maximum sustainable rate (of -rate without the step search)")
 	flag.DurationVar(&o.OverloadDuration, "overload-duration", 30*time.Second, "overload: send window")
 	flag.Int64Var(&o.OverloadLimit, "overload-limit", 2<<30, "overload: memory cgroup limit in bytes (the gateway pod's)")
+	flag.StringVar(&render, "render", "", "render the report again from a raw results file of an earlier run (bench/out/results-*.json); measures nothing")
 	flag.StringVar(&exps, "experiments", "physical,compare,ablation,compression,steps,memory,agent,overload,profile", "experiments to run")
 	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,gateway-keepall-nobatch,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
 	flag.Parse()
@@ -108,6 +112,12 @@ func main() {
 	def(&o.Report, filepath.Join(root, "docs", "BENCHMARKS.md"))
 	def(&o.PlotDir, filepath.Join(root, "docs", "benchmarks"))
 	def(&o.RawDir, filepath.Join(root, "bench", "out"))
+	if render != "" {
+		if err := renderAgain(render, o); err != nil {
+			log.Fatal(err)
+		}
+		return
+	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, o, os.Args[1:]); err != nil {
@@ -136,6 +146,15 @@ type results struct {
 	Others             []procCPU
 	LoadStart, LoadEnd string
 	Commit             string // of the working tree when the run started
+	// BinaryVersion is the binary's --version output, AgentCompression the
+	// compression configs/agent.yaml's loadbalancing exporter ships, both
+	// recorded when the run started (a report rendered again later says
+	// what was measured, not what the tree holds then).
+	BinaryVersion    string
+	AgentCompression string
+	// RenderedFrom: the raw results file this report was rendered from
+	// again (-render), empty when written by the run itself.
+	RenderedFrom string `json:"-"`
 }
 
 type workloadSummary struct {
@@ -175,7 +194,11 @@ func run(ctx context.Context, o options, args []string) error {
 	sk.delay.Store(int64(o.SinkDelay))
 	h := &harness{root: o.Root, bin: o.Bin, basePort: o.BasePort, sink: sk, work: w, token: "bench-token",
 		streams: o.Streams, decisionWait: o.DecisionWait, tmp: tmp, idle: o.Idle, logf: logf}
-	res := &results{Started: time.Now().UTC(), Args: args, Options: o, LoadStart: loadavg(), Commit: gitCommit(o.Root)}
+	res := &results{Started: time.Now().UTC(), Args: args, Options: o, LoadStart: loadavg(), Commit: gitCommit(o.Root),
+		BinaryVersion: cmdOut(o.Root, o.Bin, "--version")}
+	if b, err := os.ReadFile(filepath.Join(o.Root, "configs", "agent.yaml")); err == nil {
+		res.AgentCompression = agentCompression(b)
+	}
 	res.Workload = summarize(w)
 	logf("workload: %d requests, %d traces, %d spans (%d error, %d slow traces), %d bytes",
 		res.Workload.Requests, res.Workload.Traces, res.Workload.Spans, res.Workload.ErrorTraces, res.Workload.SlowTraces, res.Workload.Bytes)
@@ -316,4 +339,36 @@ func summarize(w *workload) workloadSummary {
 func loadavg() string {
 	b, _ := os.ReadFile("/proc/loadavg")
 	return strings.TrimSpace(string(b))
+}
+
+// renderAgain writes the report from the raw results of an earlier run,
+// into the report and plot paths of o: for a report that gained a column
+// or a corrected sentence after the run. Nothing is measured again.
+func renderAgain(path string, o options) error {
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var res results
+	if err := json.Unmarshal(raw, &res); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	res.Options.Root, res.Options.Bin, res.Options.Report, res.Options.PlotDir = o.Root, o.Bin, o.Report, o.PlotDir
+	res.RenderedFrom = filepath.Base(path)
+	if res.AgentCompression == "" && res.Commit != "" {
+		// Recorded by runs since; for an older run, from the commit it measured.
+		if b, err := exec.Command("git", "-C", o.Root, "show", res.Commit+":configs/agent.yaml").Output(); err == nil {
+			res.AgentCompression = agentCompression(b)
+		}
+	}
+	if res.BinaryVersion == "" {
+		// Runs before BinaryVersion was recorded wrote it into their own
+		// report: take it from there when that report is this run's.
+		if b, err := os.ReadFile(o.Report); err == nil && strings.Contains(string(b), "on "+res.Started.Format(time.RFC3339)+";") {
+			if m := regexp.MustCompile("(?m)^\\| binary \\| `([^`]*)` \\|$").FindSubmatch(b); m != nil {
+				res.BinaryVersion = strings.ReplaceAll(string(m[1]), "; ", "\n")
+			}
+		}
+	}
+	return writeReport(&res, nil)
 }

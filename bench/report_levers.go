@@ -4,10 +4,24 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
+
+	"go.yaml.in/yaml/v3"
 )
+
+// agentShips is the compression the measured commit's agent config set:
+// recorded by the run, or read from the tree (the smoke test).
+func agentShips(res *results) string {
+	if res.AgentCompression != "" {
+		return res.AgentCompression
+	}
+	b, err := os.ReadFile(filepath.Join(res.Options.Root, "configs", "agent.yaml"))
+	if err != nil {
+		return "?"
+	}
+	return agentCompression(b)
+}
 
 // perRound is one config's runs of an experiment, by round.
 func perRound(runs []runResult, name string) map[int]runResult {
@@ -33,6 +47,7 @@ func roundRatios(a, b map[int]runResult, f func(runResult) float64) []float64 {
 
 func cpuPerSpan(r runResult) float64    { return float64(r.CPUPerSpan()) }
 func steadyPerSpan(r runResult) float64 { return float64(r.CPUPerSpanSteady()) }
+func rssMax(r runResult) float64        { return float64(r.RSSMax) }
 
 // sumRuns adds up the span counts of a config's runs.
 func sumRuns(m map[int]runResult) (acked, delivered, lost, dup, refused int64) {
@@ -106,15 +121,15 @@ func writeAblation(res *results, pf func(string, ...any)) {
 			us(time.Duration(medianOfRuns(m, cpuPerSpan))), medianOfRuns(m, func(r runResult) float64 { return r.IdleCores }), mib(rss), strings.Join(rounds, ", "))
 		prev = m
 	}
-	pf("\nThe steps are medians of differences of noisy runs: they need not add up to the gap exactly, and a small step can come out negative.\n\n")
+	pf("\nThe steps are medians of differences of noisy runs: they need not add up to the gap exactly, and a small step can come out negative. They also depend on their order: without tail_sampling, batch/after_sampling gathers 200 ms of incoming requests; with it, what one 1 s decision tick releases, so the persistent queue's step was measured at other batch sizes than the queue sees in gateway-keepall.\n\n")
 }
 
 // writeCompression: the agent -> gateway hop with each gRPC compressor.
 func writeCompression(res *results, pf func(string, ...any)) {
 	o := res.Options
 	pf("## Compression between agent and gateway\n\n")
-	pf("The agent compresses what its loadbalancing exporter sends the gateway (gRPC `compression`; configgrpc's default is gzip, configs/agent.yaml ships %s); the gateway decompresses it. Both sides at %.0f spans/s for %v, %d rounds, alternating. **Agent side**: configs/agent.yaml as in *Agent footprint*, the exporter's compression set with `--set`; the sink counts the bytes of the traces exports it receives on the wire (gRPC `WireLength`) and decompressed. **Gateway side**: gateway-keepall with the harness's sender compressing its requests as an agent would (uncompressed as in every other table, gzip, zstd); bytes counted at the sender.\n\n", shippedAgentCompression(o.Root), o.Rate, o.Duration, o.Rounds)
-	pf("| agent's compression | spans acked | delivered | lost | agent steady CPU µs/span (median) | ratio to gzip | wire bytes per span | compression ratio | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|---|\n")
+	pf("The agent compresses what its loadbalancing exporter sends the gateway (gRPC `compression`; configgrpc's default is gzip; configs/agent.yaml shipped %s in the measured commit); the gateway decompresses it. Both sides at %.0f spans/s for %v, %d rounds, alternating. **Agent side**: configs/agent.yaml as in *Agent footprint*, the exporter's compression set with `--set`; the sink counts the bytes of the traces exports it receives: each gRPC message as it crossed the wire (`WireLength`: compressed, with its 5-byte prefix) and decompressed. RSS max is the collector's peak RSS over the run. **Gateway side**: gateway-keepall with the harness's sender compressing its requests as an agent would (uncompressed as in every other table, gzip, zstd); bytes counted at the sender.\n\n", agentShips(res), o.Rate, o.Duration, o.Rounds)
+	pf("| agent's compression | spans acked | delivered | lost | agent steady CPU µs/span (median) | ratio to gzip | gRPC message bytes per span (on the wire) | compression ratio | agent RSS max MiB (median) | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|\n")
 	gz := perRound(res.Compression, "agent-gzip")
 	for _, c := range compressionConfigs() {
 		if !c.Agent {
@@ -141,10 +156,10 @@ func writeCompression(res *results, pf func(string, ...any)) {
 		if wire > 0 {
 			ratio = fmt.Sprintf("%.2f", float64(data)/float64(wire))
 		}
-		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s | %s |\n", c.Name[len("agent-"):], acked, deliv, lost,
-			us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, gz, steadyPerSpan)), perSpan, ratio, strings.Join(rounds, ", "))
+		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s | %s | %s |\n", c.Name[len("agent-"):], acked, deliv, lost,
+			us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, gz, steadyPerSpan)), perSpan, ratio, mib(int64(medianOfRuns(m, rssMax))), strings.Join(rounds, ", "))
 	}
-	pf("\n| gateway receives | spans acked | delivered | lost | gateway steady CPU µs/span (median) | ratio to uncompressed | wire bytes per span sent | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|\n")
+	pf("\n| gateway receives | spans acked | delivered | lost | gateway steady CPU µs/span (median) | ratio to uncompressed | gRPC message bytes per span sent | gateway RSS max MiB (median) | RSS ratio to uncompressed | per-round steady CPU µs/span | per-round RSS max MiB |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
 	plain := perRound(res.Compression, "gateway-keepall")
 	for _, name := range []string{"gateway-keepall", "gateway-keepall-gzip-in", "gateway-keepall-zstd-in"} {
 		m := perRound(res.Compression, name)
@@ -153,12 +168,13 @@ func writeCompression(res *results, pf func(string, ...any)) {
 		}
 		acked, deliv, lost, _, _ := sumRuns(m)
 		var wire, sent int64
-		var rounds []string
+		var rounds, rssRounds []string
 		for i := 0; i < o.Rounds; i++ {
 			if r, ok := m[i]; ok {
 				wire += r.SentWireBytes
 				sent += r.Load.SpansSent
 				rounds = append(rounds, us(r.CPUPerSpanSteady()))
+				rssRounds = append(rssRounds, mib(r.RSSMax))
 			}
 		}
 		label := "uncompressed"
@@ -171,25 +187,33 @@ func writeCompression(res *results, pf func(string, ...any)) {
 		if sent > 0 {
 			perSpan = fmt.Sprintf("%.0f", float64(wire)/float64(sent))
 		}
-		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s |\n", label, acked, deliv, lost, us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, plain, steadyPerSpan)), perSpan, strings.Join(rounds, ", "))
+		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s | %.2fx | %s | %s |\n", label, acked, deliv, lost, us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, plain, steadyPerSpan)), perSpan,
+			mib(int64(medianOfRuns(m, rssMax))), median(roundRatios(m, plain, rssMax)), strings.Join(rounds, ", "), strings.Join(rssRounds, ", "))
 	}
 	pf("\n")
 }
 
-// shippedAgentCompression is the compression configs/agent.yaml's
-// loadbalancing exporter sets ("gzip" when it sets none: configgrpc's
-// default).
-func shippedAgentCompression(root string) string {
-	b, err := os.ReadFile(filepath.Join(root, "configs", "agent.yaml"))
-	if err != nil {
+// agentCompression is the compression an agent config's loadbalancing
+// exporter sets, "gzip" when it sets none (configgrpc's default).
+func agentCompression(config []byte) string {
+	var c struct {
+		Exporters map[string]struct {
+			Protocol struct {
+				OTLP struct {
+					Compression *string `yaml:"compression"`
+				} `yaml:"otlp"`
+			} `yaml:"protocol"`
+		} `yaml:"exporters"`
+	}
+	if err := yaml.Unmarshal(config, &c); err != nil {
 		return "?"
 	}
-	_, lb, ok := strings.Cut(string(b), "\n  loadbalancing:")
+	lb, ok := c.Exporters["loadbalancing"]
 	if !ok {
 		return "?"
 	}
-	if m := regexp.MustCompile(`\n\s+compression:\s*(\w+)`).FindStringSubmatch(lb); m != nil {
-		return m[1]
+	if v := lb.Protocol.OTLP.Compression; v != nil && *v != "" {
+		return *v
 	}
 	return "gzip"
 }

@@ -46,7 +46,7 @@ func ablationConfigs() []benchConfig {
 		ts("ablate-1-receive", "the gateway's receiver (bearer token, protoguard), memory_limiter, batch/after_sampling and Tempo exporter (queue batcher, in memory)", false),
 		ts("ablate-2-processors", "+ versionstamp, tagguard, transform/profile_id, backpressure (queuewatch)", false),
 		ts("ablate-3-persistent", "+ the persistent sending queue (file_storage)", false),
-		ts("ablate-4-tailsampling", "+ tail_sampling (keep-all): gateway-keepall without its traces/profilelink pipeline", true),
+		ts("ablate-4-tailsampling", "+ tail_sampling (keep-all), and the gateway's other extensions (zpages, file_storage/benchstat, adaptive_sampling; unused by the keep-all policy): gateway-keepall without its traces/profilelink pipeline", true),
 	}
 }
 
@@ -166,6 +166,7 @@ type runResult struct {
 	// decompressed, at the sink and at the sender.
 	SinkWireBytes, SinkBytes int64
 	SentWireBytes, SentBytes int64
+	SinkEncodings            map[string]int64   // grpc-encoding of the traces exports at the sink, by name ("" none)
 	Contended                bool               // failed while other processes used > 40% of the machine: run again
 	Retry                    bool               // the second run of a contended step
 	Own                      map[string]float64 // the collector's own counters at the end (ownCounters)
@@ -318,6 +319,9 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	res.SinkRequests, res.Foreign, res.Mismatch = tr.requests.Load(), tr.foreign.Load(), tr.mismatch.Load()
 	res.SinkWireBytes, res.SinkBytes = tr.wireBytes.Load(), tr.payloadBytes.Load()
 	res.SentWireBytes, res.SentBytes = ls.WireBytes, ls.PayloadBytes
+	tr.encodingsMu.Lock()
+	res.SinkEncodings = tr.encodings
+	tr.encodingsMu.Unlock()
 	if ls.Elapsed > 0 {
 		res.Achieved = float64(res.V.SpansAcked) / ls.Elapsed.Seconds()
 	}

@@ -49,6 +49,15 @@ func startSink(addr string) (*sink, error) {
 			return &t.wireBytes, &t.payloadBytes
 		}
 		return nil, nil
+	}, compression: func(enc string) {
+		if t := s.tracker.Load(); t != nil {
+			t.encodingsMu.Lock()
+			if t.encodings == nil {
+				t.encodings = map[string]int64{}
+			}
+			t.encodings[enc]++
+			t.encodingsMu.Unlock()
+		}
 	}}
 	s.srv = grpc.NewServer(grpc.MaxRecvMsgSize(64<<20), grpc.StatsHandler(counter))
 	ptraceotlp.RegisterGRPCServer(s.srv, &traceSink{s: s})

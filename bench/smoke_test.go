@@ -119,6 +119,14 @@ func TestSmokeThroughBinary(t *testing.T) {
 	// The ablation's steps and a compressed hop each way run too, so that
 	// their configs keep starting.
 	for _, name := range []string{"baseline", "gateway-keepall", "agent", "ablate-1-receive", "ablate-2-processors", "ablate-3-persistent", "ablate-4-tailsampling", "agent-zstd", "gateway-keepall-zstd-in"} {
+		wantEncoding := ""
+		switch name {
+		case "agent":
+			b, _ := os.ReadFile(filepath.Join(root, "configs", "agent.yaml"))
+			wantEncoding = agentCompression(b)
+		case "agent-zstd":
+			wantEncoding = "zstd" // the --set override, not what the agent ships
+		}
 		r, err := h.runOnce(ctx, cfgs[name], loadSpec{Rate: 1000, Duration: 2 * time.Second}, 0, nil)
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
@@ -142,6 +150,9 @@ func TestSmokeThroughBinary(t *testing.T) {
 		}
 		if strings.HasSuffix(name, "zstd") && !(r.SinkWireBytes < r.SinkBytes) || strings.HasSuffix(name, "zstd-in") && !(r.SentWireBytes < r.SentBytes) {
 			t.Errorf("%s: zstd did not shrink the payload: sink %d of %d bytes, sender %d of %d", name, r.SinkWireBytes, r.SinkBytes, r.SentWireBytes, r.SentBytes)
+		}
+		if wantEncoding != "" && (len(r.SinkEncodings) != 1 || r.SinkEncodings[wantEncoding] == 0) {
+			t.Errorf("%s: the sink saw grpc-encodings %v, want only %q", name, r.SinkEncodings, wantEncoding)
 		}
 		if strings.HasPrefix(name, "ablate-") || strings.Contains(name, "zstd") {
 			levers = append(levers, r)

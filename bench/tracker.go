@@ -53,6 +53,8 @@ type tracker struct {
 
 	wireBytes    atomic.Int64 // traces export requests at the sink, as received (compressed)
 	payloadBytes atomic.Int64 // the same, decompressed
+	encodingsMu  sync.Mutex
+	encodings    map[string]int64 // grpc-encoding of the traces exports received ("" none)
 }
 
 func newTracker(nonce uint64) *tracker {

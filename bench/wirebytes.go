@@ -8,12 +8,16 @@ import (
 )
 
 // byteCounter is a gRPC stats handler that adds up the payloads of the
-// traces Export calls: as they crossed the wire (compressed, WireLength)
-// and decompressed (Length). On the server it counts what came in, on the
+// traces Export calls: each gRPC message as it crossed the wire
+// (WireLength: compressed, with its 5-byte prefix) and decompressed
+// (Length). On the server it counts what came in, on the
 // client what went out.
 type byteCounter struct {
-	out        bool // count outgoing payloads (client) rather than incoming (server)
-	wire, data func() (*atomic.Int64, *atomic.Int64)
+	out  bool // count outgoing payloads (client) rather than incoming (server)
+	wire func() (*atomic.Int64, *atomic.Int64)
+	// compression, when set, is told the grpc-encoding of every traces
+	// export the server receives.
+	compression func(string)
 }
 
 type methodKey struct{}
@@ -31,6 +35,10 @@ func (b *byteCounter) HandleRPC(ctx context.Context, s stats.RPCStats) {
 		return
 	}
 	switch p := s.(type) {
+	case *stats.InHeader:
+		if !b.out && b.compression != nil {
+			b.compression(p.Compression)
+		}
 	case *stats.InPayload:
 		if !b.out {
 			wire.Add(int64(p.WireLength))
