@@ -143,8 +143,9 @@ func writeReport(res *results, h *harness) error {
 		pf("Each config at %.0f spans/s for %v, %d rounds, the order rotated each round. *ratio* is the median over rounds of (config's CPU per span / baseline's CPU per span in the same round). CPU per span: collector CPU-seconds (/proc/<pid>/stat utime+stime) from the first send to the last delivery, divided by the spans acknowledged. *not delivered*: acknowledged spans that had not reached the sink when the drain window (pipeline delay + 20 s) closed; *refused*: spans of requests that got an error (the sender was told). With 2 cores shared, a run where *other load* is high is slower; the per-round values show the spread.\n\n", o.Rate, o.Duration, o.Rounds)
 		pf("*Steady*: the same, less the CPU the collector would have used idle after the send window: its idle rate, measured for %v before the send, times the time from the end of the send to the end of the run (the drain, 300 ms for late duplicates, and the read of its own metrics). A tail sampling config stays up decision_wait longer than a pass-through one, and what it burns idle meanwhile is not a cost of the spans. Its ratio is the median over rounds as above.", o.Idle)
 		if o.Idle > 0 && o.Rate > 0 {
-			pf(" The idle rate is read in clock ticks (10 ms), so over %v it resolves %.4f cores: for a tail sampling run (about 12 s after the send, %.0f spans) the correction is good to about %.1f µs per span.",
-				o.Idle, 0.01/o.Idle.Seconds(), o.Rate*o.Duration.Seconds(), 0.01/o.Idle.Seconds()*12/(o.Rate*o.Duration.Seconds())*1e6)
+			after := o.DecisionWait.Seconds() + 2 // decision_wait, its 1 s tick, the drain
+			pf(" The idle rate is read in clock ticks (10 ms), so over %v it resolves %.4f cores: for a tail sampling run (about %.0f s after the send, %.0f spans) the correction is good to about %.1f µs per span.",
+				o.Idle, 0.01/o.Idle.Seconds(), after, o.Rate*o.Duration.Seconds(), 0.01/o.Idle.Seconds()*after/(o.Rate*o.Duration.Seconds())*1e6)
 		}
 		pf("\n\n")
 		pf("| config | runs | spans acked | delivered | not delivered | dup | refused | CPU µs/span (median) | ratio to baseline | steady CPU µs/span | steady ratio | idle cores | spans/CPU-s | of physical | RSS max MiB | p50 / p99 latency ms | other load CPU-s | per-round CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")

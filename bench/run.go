@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -320,7 +321,7 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	res.SinkWireBytes, res.SinkBytes = tr.wireBytes.Load(), tr.payloadBytes.Load()
 	res.SentWireBytes, res.SentBytes = ls.WireBytes, ls.PayloadBytes
 	tr.encodingsMu.Lock()
-	res.SinkEncodings = tr.encodings
+	res.SinkEncodings = maps.Clone(tr.encodings) // a late export may still count into the tracker's
 	tr.encodingsMu.Unlock()
 	if ls.Elapsed > 0 {
 		res.Achieved = float64(res.V.SpansAcked) / ls.Elapsed.Seconds()
