@@ -35,7 +35,7 @@ func (h *harness) overload(ctx context.Context, cfg benchConfig, rate, sustainab
 	op := overloadPoint{Limit: limit, Sustainable: sustainableRate, Factor: rate / sustainableRate, Streams: 4 * h.streams, RequestLimit: 10 * time.Second}
 	dir := filepath.Join("/sys/fs/cgroup/memory", fmt.Sprintf("fabric-bench-%d", time.Now().UnixNano()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
-		return op, fmt.Errorf("no memory cgroup here (%v): the overload run needs a writable cgroup v1 memory controller", err)
+		return op, fmt.Errorf("no memory cgroup here (%w): the overload run needs a writable cgroup v1 memory controller", err)
 	}
 	defer func() {
 		for range 50 { // the process may still be leaving

@@ -134,7 +134,7 @@ func startCollector(bin, dir string, args, env []string, health string, interval
 	for {
 		select {
 		case <-c.done:
-			return nil, fmt.Errorf("collector exited before becoming healthy: %v\n%s", c.exitErr, c.output())
+			return nil, fmt.Errorf("collector exited before becoming healthy: %w\n%s", c.exitErr, c.output())
 		default:
 		}
 		if resp, err := client.Get("http://" + health + "/"); err == nil {

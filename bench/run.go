@@ -333,7 +333,7 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 		h.logf("%s did not drain; collector output:\n%s", cfg.Name, tail(col.output(), 3000))
 	}
 	if res.Crashed {
-		return res, fmt.Errorf("%s: collector exited during the run: %v\n%s", cfg.Name, col.exitErr, tail(col.output(), 4000))
+		return res, fmt.Errorf("%s: collector exited during the run: %w\n%s", cfg.Name, col.exitErr, tail(col.output(), 4000))
 	}
 	return res, nil
 }

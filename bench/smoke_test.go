@@ -2,15 +2,15 @@ package main
 
 import (
 	"context"
-
-	"go.opentelemetry.io/collector/pdata/ptrace"
-	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"go.opentelemetry.io/collector/pdata/ptrace"
+	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 )
 
 // TestTrackerCountsExactly: the tracker's verdict, without a collector: a
@@ -148,7 +148,7 @@ func TestSmokeThroughBinary(t *testing.T) {
 		if cfgs[name].Agent && r.SinkWireBytes == 0 || cfgs[name].SendCompression != "" && r.SentWireBytes == 0 {
 			t.Errorf("%s: no traces export bytes counted (sink %d, sender %d)", name, r.SinkWireBytes, r.SentWireBytes)
 		}
-		if strings.HasSuffix(name, "zstd") && !(r.SinkWireBytes < r.SinkBytes) || strings.HasSuffix(name, "zstd-in") && !(r.SentWireBytes < r.SentBytes) {
+		if strings.HasSuffix(name, "zstd") && r.SinkWireBytes >= r.SinkBytes || strings.HasSuffix(name, "zstd-in") && r.SentWireBytes >= r.SentBytes {
 			t.Errorf("%s: zstd did not shrink the payload: sink %d of %d bytes, sender %d of %d", name, r.SinkWireBytes, r.SinkBytes, r.SentWireBytes, r.SentBytes)
 		}
 		if wantEncoding != "" && (len(r.SinkEncodings) != 1 || r.SinkEncodings[wantEncoding] == 0) {
