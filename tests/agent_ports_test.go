@@ -18,9 +18,10 @@ import (
 	"testing"
 	"time"
 
-	// The decompressors configgrpc registers in the real gateway: the
-	// agent sends it zstd (configs/agent.yaml), and a stand-in without them
-	// answers Unimplemented to every export.
+	// The decompressors configgrpc registers in the real gateway, so the
+	// stand-in accepts whatever compression an agent may be set to (it
+	// ships gzip): without one, every export gets Unimplemented, which the
+	// agent drops as permanent.
 	_ "github.com/mostynb/go-grpc-compression/nonclobbering/snappy"
 	_ "github.com/mostynb/go-grpc-compression/nonclobbering/zstd"
 	"github.com/stretchr/testify/assert"
