@@ -139,8 +139,9 @@ bench:
 
 ## loadtest: the load harness (bench/, its own module) against bin/otelcol-fabric:
 ## physical limit, the configs of bench/configs/ side by side at one rate,
-## the ablation (baseline to gateway chain one part at a time), agent ->
-## gateway compression, a step search for each one's maximum sustainable throughput, tail
+## 60 s runs (the cost per span of a load that goes on), the ablation
+## (baseline to gateway chain one part at a time), agent -> gateway
+## compression, GOGC with the deployment's GOMEMLIMIT, a slow store, a step search for each one's maximum sustainable throughput, tail
 ## sampling memory, the agent's footprint, 3x overload in a pod-sized memory
 ## cgroup and a profile of the gateway
 ## chain; writes docs/BENCHMARKS.md and docs/benchmarks/*.svg, raw results

@@ -77,6 +77,9 @@ func (h *harness) logRun(r runResult) {
 	if len(r.Own) > 0 {
 		h.logf("  %s: collector's own counters: %v", r.Config, r.Own)
 	}
+	if r.SinkDelay > 0 || r.QueueMax > 0 {
+		h.logf("  %s: store delay %v, queue peak %.0f", r.Config, r.SinkDelay, r.QueueMax)
+	}
 }
 
 // contended is the share of the machine's CPU other processes may use
@@ -536,6 +539,53 @@ func costCentres(cum string) []centre {
 			}
 		}
 		out = append(out, centre{Name: c.name, Pattern: c.pattern, CumPct: best})
+	}
+	return out
+}
+
+// pollQueueMax reads the collector's traces exporter queue sizes every
+// 500 ms until ctx ends and returns the largest (profilelink's queue, of
+// profiles, is left out).
+func (h *harness) pollQueueMax(ctx context.Context) float64 {
+	mx := 0.0
+	t := time.NewTicker(500 * time.Millisecond)
+	defer t.Stop()
+	for {
+		for _, v := range h.queueSizes() {
+			mx = max(mx, v)
+		}
+		select {
+		case <-ctx.Done():
+			return mx
+		case <-t.C:
+		}
+	}
+}
+
+// queueSizes: otelcol_exporter_queue_size of every traces exporter but
+// profilelink, by exporter.
+func (h *harness) queueSizes() map[string]float64 {
+	out := map[string]float64{}
+	resp, err := http.Get("http://" + h.port(13) + "/metrics")
+	if err != nil {
+		return out
+	}
+	defer resp.Body.Close()
+	sc := bufio.NewScanner(resp.Body)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		l := sc.Text()
+		if !strings.HasPrefix(l, "otelcol_exporter_queue_size{") || !strings.Contains(l, `data_type="traces"`) || strings.Contains(l, `exporter="profilelink`) {
+			continue
+		}
+		f := strings.Fields(l)
+		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		if err != nil {
+			continue
+		}
+		_, rest, _ := strings.Cut(l, `exporter="`)
+		name, _, _ := strings.Cut(rest, `"`)
+		out[name] += v
 	}
 	return out
 }

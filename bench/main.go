@@ -49,6 +49,9 @@ type options struct {
 	Configs                            []string
 	Requests                           int
 	SinkDelay                          time.Duration
+	SlowDelays                         []time.Duration
+	LongDuration                       time.Duration
+	LongRounds                         int
 	OverloadFactor                     float64
 	OverloadDuration                   time.Duration
 	OverloadLimit                      int64
@@ -57,7 +60,7 @@ type options struct {
 func main() {
 	var o options
 	var render string
-	var exps, cfgs, mem string
+	var exps, cfgs, mem, slow string
 	flag.StringVar(&o.Root, "root", "..", "repository root")
 	flag.StringVar(&o.Bin, "bin", "", "collector binary (default <root>/bin/otelcol-fabric)")
 	flag.StringVar(&o.Report, "report", "", "Markdown report to write (default <root>/docs/BENCHMARKS.md)")
@@ -81,11 +84,14 @@ func main() {
 	flag.DurationVar(&o.ProfileDuration, "profile-duration", 20*time.Second, "profile run length")
 	flag.IntVar(&o.Requests, "requests", 64, "distinct pre-encoded requests")
 	flag.DurationVar(&o.SinkDelay, "sink-delay", 0, "added to every traces export the sink answers: a slow store")
+	flag.DurationVar(&o.LongDuration, "long-duration", 60*time.Second, "long runs: send window")
+	flag.IntVar(&o.LongRounds, "long-rounds", 2, "long runs: rounds")
+	flag.StringVar(&slow, "slow-delays", "0s,1s,6s", "slow store: the sink's delays before answering each traces export, one run of each config at each")
 	flag.Float64Var(&o.OverloadFactor, "overload-factor", 3, "overload: offered rate as a multiple of gateway-keepall's maximum sustainable rate (of -rate without the step search)")
 	flag.DurationVar(&o.OverloadDuration, "overload-duration", 30*time.Second, "overload: send window")
 	flag.Int64Var(&o.OverloadLimit, "overload-limit", 2<<30, "overload: memory cgroup limit in bytes (the gateway pod's)")
 	flag.StringVar(&render, "render", "", "render the report again from a raw results file of an earlier run (bench/out/results-*.json); measures nothing")
-	flag.StringVar(&exps, "experiments", "physical,compare,ablation,compression,steps,memory,agent,overload,profile", "experiments to run")
+	flag.StringVar(&exps, "experiments", "physical,compare,long,ablation,compression,gc,slowstore,steps,memory,agent,overload,profile", "experiments to run")
 	flag.StringVar(&cfgs, "configs", "baseline,gateway-keepall,gateway-keepall-nobatch,upstream-keepall,gateway-shipped,agent", "configs of compare and steps")
 	flag.Parse()
 	o.Experiments = map[string]bool{}
@@ -97,6 +103,13 @@ func main() {
 		if n, err := strconv.Atoi(strings.TrimSpace(s)); err == nil && n > 0 {
 			o.MemTraces = append(o.MemTraces, n)
 		}
+	}
+	for _, s := range strings.Split(slow, ",") {
+		d, err := time.ParseDuration(strings.TrimSpace(s))
+		if err != nil || d < 0 {
+			log.Fatalf("-slow-delays: %q is not a duration >= 0", s)
+		}
+		o.SlowDelays = append(o.SlowDelays, d)
 	}
 	root, err := filepath.Abs(o.Root)
 	if err != nil {
@@ -135,6 +148,9 @@ type results struct {
 	Compare            []runResult
 	Ablation           []runResult
 	Compression        []runResult
+	Long               []runResult
+	GC                 []runResult
+	SlowStore          []runResult
 	Steps              []*stepState
 	Memory             []memPoint
 	MemoryErr          string
@@ -224,6 +240,20 @@ func run(ctx context.Context, o options, args []string) error {
 			return err
 		}
 	}
+	if o.Experiments["long"] {
+		// The same load for longer: a tail sampling config's run has costs
+		// that do not grow with its length (its heap grows to hold
+		// decision_wait of spans, the queue's file grows), which a 10 s run
+		// charges to few spans. Two lengths give the cost per span of a
+		// load that goes on.
+		var long []benchConfig
+		for _, n := range []string{"baseline", "gateway-keepall", "upstream-keepall"} {
+			long = append(long, byName[n])
+		}
+		if res.Long, err = h.compare(ctx, long, o.Rate, o.LongDuration, o.LongRounds); err != nil {
+			return err
+		}
+	}
 	if o.Experiments["ablation"] {
 		// From the baseline to the gateway chain one part at a time, same
 		// load, alternating: where the gateway's CPU per span goes.
@@ -253,6 +283,29 @@ func run(ctx context.Context, o options, args []string) error {
 				return err
 			}
 		}
+	}
+	if o.Experiments["gc"] {
+		// GOGC with the deployment's GOMEMLIMIT: what the garbage
+		// collector costs the gateway chain, and what more heap buys back.
+		if res.GC, err = h.compare(ctx, gcConfigs(), o.Rate, o.Duration, o.Rounds); err != nil {
+			return err
+		}
+	}
+	if o.Experiments["slowstore"] {
+		// The store answers each traces export after a delay: does the
+		// chain keep up at the comparison rate, what does its queue hold,
+		// what does it cost. One run per config and delay.
+		h.pollQueue, h.drainExtra = true, 60*time.Second
+		for _, d := range o.SlowDelays {
+			h.sink.delay.Store(int64(d))
+			rs, err := h.compare(ctx, []benchConfig{byName["baseline"], byName["gateway-keepall"]}, o.Rate, o.Duration, 1)
+			res.SlowStore = append(res.SlowStore, rs...)
+			if err != nil {
+				return err
+			}
+		}
+		h.sink.delay.Store(int64(o.SinkDelay))
+		h.pollQueue, h.drainExtra = false, 0
 	}
 	if o.Experiments["steps"] {
 		if res.Steps, err = h.stepSearch(ctx, cfgs, o.StepStart, o.StepFactor, o.Duration, o.StepMax); err != nil {

@@ -222,11 +222,20 @@ func writeReport(res *results, h *harness) error {
 		}
 	}
 
+	if len(res.Long) > 0 {
+		writeLong(res, pf)
+	}
 	if len(res.Ablation) > 0 {
 		writeAblation(res, pf)
 	}
 	if len(res.Compression) > 0 {
 		writeCompression(res, pf)
+	}
+	if len(res.GC) > 0 {
+		writeGC(res, pf)
+	}
+	if len(res.SlowStore) > 0 {
+		writeSlowStore(res, pf)
 	}
 
 	if len(res.Steps) > 0 {

@@ -217,3 +217,108 @@ func agentCompression(config []byte) string {
 	}
 	return "gzip"
 }
+
+// writeGC: GOGC with the deployment's GOMEMLIMIT.
+func writeGC(res *results, pf func(string, ...any)) {
+	o := res.Options
+	pf("## The garbage collector's target (GOGC)\n\n")
+	pf("gateway-keepall and the baseline with `GOMEMLIMIT=%s` (deploy/kubernetes: 80%% of the gateway pod's 2 GiB) and GOGC at 100 (Go's default, what the deployment runs) and 400; %.0f spans/s for %v, %d rounds, the order rotated each round. The other tables run without GOMEMLIMIT. A higher GOGC lets the heap grow to (1 + GOGC/100) times what is live before the next collection, so the collector marks what tail_sampling holds less often; GOMEMLIMIT still caps the heap, so under memory pressure the GC runs as often as at GOGC=100. Ratios are medians of same-round ratios.\n\n", gcMemLimit, o.Rate, o.Duration, o.Rounds)
+	pf("| config | spans acked | delivered | lost | steady CPU µs/span (median) | ratio to the same chain at GOGC=100 | ratio to baseline at GOGC=100 | ratio to baseline at the same GOGC | RSS max MiB (median) | RSS ratio to GOGC=100 | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	b100 := perRound(res.GC, "baseline-gogc100")
+	for _, c := range gcConfigs() {
+		m := perRound(res.GC, c.Name)
+		if len(m) == 0 {
+			continue
+		}
+		chain, gogc, _ := strings.Cut(c.Name, "-gogc")
+		ref := perRound(res.GC, chain+"-gogc100")
+		same := "-"
+		if b := perRound(res.GC, "baseline-gogc"+gogc); len(b) > 0 {
+			same = fmt.Sprintf("%.2fx", median(roundRatios(m, b, steadyPerSpan)))
+		}
+		acked, deliv, lost, _, _ := sumRuns(m)
+		var rounds []string
+		for i := 0; i < o.Rounds; i++ {
+			if r, ok := m[i]; ok {
+				rounds = append(rounds, us(r.CPUPerSpanSteady()))
+			}
+		}
+		pf("| %s | %d | %d | %d | %s | %.2fx | %.2fx | %s | %s | %.2fx | %s |\n", c.Name, acked, deliv, lost,
+			us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, ref, steadyPerSpan)), median(roundRatios(m, b100, steadyPerSpan)), same,
+			mib(int64(medianOfRuns(m, rssMax))), median(roundRatios(m, ref, rssMax)), strings.Join(rounds, ", "))
+	}
+	pf("\n")
+}
+
+// writeSlowStore: the store answers every traces export after a delay.
+func writeSlowStore(res *results, pf func(string, ...any)) {
+	o := res.Options
+	pf("## A slow store\n\n")
+	pf("The sink answers every traces export only after a delay (a slow Tempo distributor), one run per config and delay at %.0f spans/s for %v. Keep-all configs: every acknowledged span must arrive. The queue peak is the largest `otelcol_exporter_queue_size` of the config's traces exporter, read from the collector's metrics every 500 ms over the run (gateway-keepall: spans in its persistent queue; the baseline's in-memory queue counts requests). *Sustainable* is the step search's test: nothing refused, lost or duplicated, the offered rate achieved, end-to-end latency not growing by more than 500 ms from the first to the last quarter of the send, drained. A store that takes D per request keeps up while the exporter's consumers (10 by default, as both configs run) x its request size / D exceed the rate: gateway-keepall's exporter batches 1 to 3.5 MiB from its queue, the baseline sends what its batch processor made.\n\n", o.Rate, o.Duration)
+	pf("| store delay | config | spans acked | delivered | lost | dup | requests refused | sink requests | sustainable | p50 / p99 latency | queue peak | steady CPU µs/span | RSS max MiB | why not sustainable |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
+	for _, r := range res.SlowStore {
+		pf("| %v | %s | %d | %d | %d | %d | %d | %d | %v | %v / %v | %.0f | %s | %s | %s |\n", r.SinkDelay, r.Config, r.V.SpansAcked, r.V.Delivered, r.V.Lost, r.V.Duplicates,
+			r.Load.Failed, r.SinkRequests, r.Sustainable, r.P50.Round(time.Millisecond), r.P99.Round(time.Millisecond), r.QueueMax,
+			us(r.CPUPerSpanSteady()), mib(r.RSSMax), r.Why)
+	}
+	pf("\n")
+}
+
+// steadyCPU is a run's CPU seconds without the idle CPU after the send
+// window (CPUPerSpanSteady times the spans acknowledged).
+func steadyCPU(r runResult) float64 {
+	return r.CPUPerSpanSteady().Seconds() * float64(r.V.SpansAcked)
+}
+
+func acked(r runResult) float64 { return float64(r.V.SpansAcked) }
+
+// writeLong: the comparison's load for longer, and the cost per span of
+// a load that goes on (the slope between the two lengths).
+func writeLong(res *results, pf func(string, ...any)) {
+	o := res.Options
+	pf("## Longer runs: the cost of a load that goes on\n\n")
+	pf("The comparison's load (%.0f spans/s) sent for %v instead of %v, %d rounds, alternating. A tail sampling config's run has costs that do not grow with its length: its heap grows to hold decision_wait of spans, its queue's file grows, its last spans are exported after the send. A %v run charges them to few spans. *Marginal* is the slope between the two lengths: (median steady CPU of the long runs - median steady CPU of the comparison's runs) / (median spans acknowledged, long - short), the CPU each further span costs once the pipeline is warm; *fixed* is what is left of a short run's steady CPU, in CPU seconds per run. The two lengths were run at different times of the same invocation (the comparison first).\n\n", o.Rate, o.LongDuration, o.Duration, o.LongRounds, o.Duration)
+	pf("| config | spans acked | delivered | lost | steady CPU µs/span, %v runs (median) | ratio to baseline | steady CPU µs/span, %v runs (median) | marginal µs/span | marginal ratio to baseline | fixed CPU-s per run | RSS max MiB (median) | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", o.LongDuration, o.Duration)
+	base := perRound(res.Long, "baseline")
+	marginal := func(name string) (m, fixed float64, ok bool) {
+		short, long := perRound(res.Compare, name), perRound(res.Long, name)
+		if len(short) == 0 || len(long) == 0 {
+			return 0, 0, false
+		}
+		ds := medianOfRuns(long, acked) - medianOfRuns(short, acked)
+		if ds <= 0 {
+			return 0, 0, false
+		}
+		m = (medianOfRuns(long, steadyCPU) - medianOfRuns(short, steadyCPU)) / ds
+		return m, medianOfRuns(short, steadyCPU) - m*medianOfRuns(short, acked), true
+	}
+	bm, _, bok := marginal("baseline")
+	for _, name := range []string{"baseline", "gateway-keepall", "upstream-keepall"} {
+		m := perRound(res.Long, name)
+		if len(m) == 0 {
+			continue
+		}
+		a, deliv, lost, _, _ := sumRuns(m)
+		var rounds []string
+		for i := 0; i < o.LongRounds; i++ {
+			if r, ok := m[i]; ok {
+				rounds = append(rounds, us(r.CPUPerSpanSteady()))
+			}
+		}
+		short := "-"
+		if s := perRound(res.Compare, name); len(s) > 0 {
+			short = us(time.Duration(medianOfRuns(s, steadyPerSpan)))
+		}
+		mg, mr, fx := "-", "-", "-"
+		if v, f, ok := marginal(name); ok {
+			mg, fx = us(time.Duration(v*1e9)), fmt.Sprintf("%.2f", f)
+			if bok && bm > 0 {
+				mr = fmt.Sprintf("%.2fx", v/bm)
+			}
+		}
+		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s | %s | %s | %s | %s |\n", name, a, deliv, lost,
+			us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, base, steadyPerSpan)), short, mg, mr, fx,
+			mib(int64(medianOfRuns(m, rssMax))), strings.Join(rounds, ", "))
+	}
+	pf("\n")
+}

@@ -23,6 +23,9 @@ type benchConfig struct {
 	// ("" none, as for every other config; "gzip", "zstd": what an agent
 	// sends the gateway).
 	SendCompression string
+	// Env: added to the collector's environment (the GC experiment's
+	// GOGC and GOMEMLIMIT).
+	Env []string
 }
 
 func harnessConfigs() []benchConfig {
@@ -70,10 +73,35 @@ func compressionConfigs() []benchConfig {
 	return out
 }
 
+// gcMemLimit is the deployment's GOMEMLIMIT for the gateway's 2 GiB pod
+// (80% of the container's memory limit, deploy/kubernetes).
+const gcMemLimit = "1638MiB"
+
+// gcConfigs: the Go garbage collector's target (GOGC) with the
+// deployment's GOMEMLIMIT (-experiments gc). The GC is the largest single
+// cost centre of a tail sampling gateway: tail_sampling holds decision_wait
+// of spans as pdata, pointer-dense, which every GC cycle marks; a higher
+// GOGC marks it less often for more heap. The baseline runs at both ends,
+// so that the ratio to it is taken at the same setting.
+func gcConfigs() []benchConfig {
+	var out []benchConfig
+	for _, g := range []string{"100", "400"} {
+		out = append(out, benchConfig{Name: "gateway-keepall-gogc" + g, Title: "gateway-keepall, GOGC=" + g + ", GOMEMLIMIT=" + gcMemLimit,
+			Args: []string{"--config", "bench/configs/gateway-keepall.yaml"}, KeepAll: true, TailSampling: true,
+			Env: []string{"GOGC=" + g, "GOMEMLIMIT=" + gcMemLimit}})
+	}
+	for _, g := range []string{"100", "400"} {
+		out = append(out, benchConfig{Name: "baseline-gogc" + g, Title: "baseline, GOGC=" + g + ", GOMEMLIMIT=" + gcMemLimit,
+			Args: []string{"--config", "bench/configs/baseline.yaml"}, KeepAll: true,
+			Env: []string{"GOGC=" + g, "GOMEMLIMIT=" + gcMemLimit}})
+	}
+	return out
+}
+
 // allConfigs is every config the harness knows, by name.
 func allConfigs() map[string]benchConfig {
 	m := map[string]benchConfig{}
-	for _, l := range [][]benchConfig{harnessConfigs(), ablationConfigs(), compressionConfigs()} {
+	for _, l := range [][]benchConfig{harnessConfigs(), ablationConfigs(), compressionConfigs(), gcConfigs()} {
 		for _, c := range l {
 			m[c.Name] = c
 		}
@@ -100,6 +128,9 @@ type harness struct {
 	cgroup     string
 	extraEnv   []string
 	drainExtra time.Duration
+	// Set by the slow store runs: the exporters' queue sizes are read
+	// from the collector's metrics every 500 ms (QueueMax).
+	pollQueue bool
 }
 
 func (h *harness) port(off int) string { return fmt.Sprintf("127.0.0.1:%d", h.basePort+off) }
@@ -171,6 +202,12 @@ type runResult struct {
 	Contended                bool               // failed while other processes used > 40% of the machine: run again
 	Retry                    bool               // the second run of a contended step
 	Own                      map[string]float64 // the collector's own counters at the end (ownCounters)
+	// The slow store runs: the sink's delay before it answers each traces
+	// export, and the largest traces exporter queue (items, or requests
+	// where the queue counts requests) the collector reported while the run
+	// lasted.
+	SinkDelay time.Duration
+	QueueMax  float64
 }
 
 func (r runResult) CPUPerSpan() time.Duration {
@@ -219,7 +256,7 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	h.sink.tracker.Store(tr)
 	defer h.sink.tracker.Store(nil)
 	args := append(append([]string{}, cfg.Args...), h.extraArgs[cfg.Name]...)
-	bin, env := h.bin, append(h.env(cfg, dir), h.extraEnv...)
+	bin, env := h.bin, append(append(h.env(cfg, dir), cfg.Env...), h.extraEnv...)
 	if h.cgroup != "" {
 		// The shell joins the cgroup and execs the collector: same pid.
 		args = append([]string{"-c", `echo $$ > "$BENCH_CGROUP/cgroup.procs" && exec "$0" "$@"`, h.bin}, args...)
@@ -249,6 +286,12 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 		go func() { defer close(hookDone); hook(hctx, col) }()
 	} else {
 		close(hookDone)
+	}
+	pollDone := make(chan float64, 1)
+	if h.pollQueue {
+		go func() { pollDone <- h.pollQueueMax(hctx) }()
+	} else {
+		pollDone <- 0
 	}
 	spec.Token = h.token
 	spec.Compression = cfg.SendCompression
@@ -298,6 +341,8 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	time.Sleep(300 * time.Millisecond) // late duplicates
 	cancelHook()
 	<-hookDone
+	res.QueueMax = <-pollDone
+	res.SinkDelay = time.Duration(h.sink.delay.Load())
 	res.Own = h.counters()
 	c1 := col.now()
 	sys1, _ := systemCPU()

@@ -115,10 +115,17 @@ func TestSmokeThroughBinary(t *testing.T) {
 		decisionWait: time.Second, tmp: t.TempDir(), idle: 500 * time.Millisecond, logf: t.Logf}
 	cfgs := allConfigs()
 	ctx := context.Background()
-	var runs, levers []runResult
+	var runs, levers, gcRuns, slowRuns []runResult
 	// The ablation's steps and a compressed hop each way run too, so that
 	// their configs keep starting.
-	for _, name := range []string{"baseline", "gateway-keepall", "agent", "ablate-1-receive", "ablate-2-processors", "ablate-3-persistent", "ablate-4-tailsampling", "agent-zstd", "gateway-keepall-zstd-in"} {
+	// So do a GC experiment's config (its environment) and a slow store
+	// run (the sink's delay, the queue poll).
+	for _, name := range []string{"baseline", "gateway-keepall", "agent", "ablate-1-receive", "ablate-2-processors", "ablate-3-persistent", "ablate-4-tailsampling", "agent-zstd", "gateway-keepall-zstd-in", "gateway-keepall-gogc400", "slow:gateway-keepall"} {
+		name, slow := strings.CutPrefix(name, "slow:")
+		if slow {
+			h.sink.delay.Store(int64(300 * time.Millisecond))
+			h.pollQueue = true
+		}
 		wantEncoding := ""
 		switch name {
 		case "agent":
@@ -128,8 +135,16 @@ func TestSmokeThroughBinary(t *testing.T) {
 			wantEncoding = "zstd" // the --set override, not what the agent ships
 		}
 		r, err := h.runOnce(ctx, cfgs[name], loadSpec{Rate: 1000, Duration: 2 * time.Second}, 0, nil)
+		h.sink.delay.Store(0)
+		h.pollQueue = false
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
+		}
+		if slow && (r.SinkDelay != 300*time.Millisecond || r.QueueMax <= 0) {
+			t.Errorf("slow store %s: sink delay %v, queue peak %.0f: want 300ms and the persistent queue's items read from the collector's metrics", name, r.SinkDelay, r.QueueMax)
+		}
+		if !slow && r.QueueMax != 0 {
+			t.Errorf("%s: queue peak %.0f without the queue poll", name, r.QueueMax)
 		}
 		h.logRun(r)
 		if r.V.SpansAcked == 0 || r.V.Delivered != r.V.SpansAcked || r.V.Lost != 0 || r.V.Duplicates != 0 || r.V.SpansRefused != 0 {
@@ -154,9 +169,14 @@ func TestSmokeThroughBinary(t *testing.T) {
 		if wantEncoding != "" && (len(r.SinkEncodings) != 1 || r.SinkEncodings[wantEncoding] == 0) {
 			t.Errorf("%s: the sink saw grpc-encodings %v, want only %q", name, r.SinkEncodings, wantEncoding)
 		}
-		if strings.HasPrefix(name, "ablate-") || strings.Contains(name, "zstd") {
+		switch {
+		case slow:
+			slowRuns = append(slowRuns, r)
+		case strings.Contains(name, "gogc"):
+			gcRuns = append(gcRuns, r)
+		case strings.HasPrefix(name, "ablate-") || strings.Contains(name, "zstd"):
 			levers = append(levers, r)
-		} else {
+		default:
 			runs = append(runs, r)
 		}
 	}
@@ -191,6 +211,9 @@ func TestSmokeThroughBinary(t *testing.T) {
 		}
 	}
 	res.Ablation = append(res.Ablation, runs[:2]...) // baseline, gateway-keepall
+	res.Long = runs[:2]                              // rendered against themselves: marginal undefined, shown as -
+	res.GC, res.SlowStore = gcRuns, slowRuns
+	res.Options.LongDuration, res.Options.LongRounds = 2*time.Second, 1
 	res.Options.OverloadFactor = 2
 	if err := writeReport(res, h); err != nil {
 		t.Fatal(err)
@@ -201,7 +224,7 @@ func TestSmokeThroughBinary(t *testing.T) {
 		}
 	}
 	md, _ := os.ReadFile(filepath.Join(dir, "BENCHMARKS.md"))
-	for _, want := range []string{"| ablate-4-tailsampling |", "| gateway-keepall | + the traces/profilelink", "| zstd |"} {
+	for _, want := range []string{"| ablate-4-tailsampling |", "| gateway-keepall | + the traces/profilelink", "| zstd |", "| gateway-keepall-gogc400 |", "| 300ms | gateway-keepall |", "## Longer runs"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report has no row %q", want)
 		}
