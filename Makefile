@@ -146,7 +146,7 @@ bench:
 ## cgroup and a profile of the gateway
 ## chain; writes docs/BENCHMARKS.md and docs/benchmarks/*.svg, raw results
 ## and profiles under bench/out/. Size it with LOADTEST_FLAGS, e.g.
-## LOADTEST_FLAGS="-duration 5s -rounds 1 -step-max 4 -mem-traces 10000"
+## LOADTEST_FLAGS="-duration 5s -rounds 1 -step-max 4 -mem-traces 10000 -experiments compare,steps"
 ## (go run ./bench -h lists every flag). Ports 41000-41019 on 127.0.0.1.
 LOADTEST_FLAGS ?=
 loadtest: $(BIN)

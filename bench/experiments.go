@@ -545,13 +545,13 @@ func costCentres(cum string) []centre {
 
 // pollQueueMax reads the collector's traces exporter queue sizes every
 // 500 ms until ctx ends and returns the largest (profilelink's queue, of
-// profiles, is left out).
+// the span index it builds from traces, is left out).
 func (h *harness) pollQueueMax(ctx context.Context) float64 {
 	mx := 0.0
 	t := time.NewTicker(500 * time.Millisecond)
 	defer t.Stop()
 	for {
-		for _, v := range h.queueSizes() {
+		for _, v := range h.queueSizes(ctx) {
 			mx = max(mx, v)
 		}
 		select {
@@ -562,11 +562,18 @@ func (h *harness) pollQueueMax(ctx context.Context) float64 {
 	}
 }
 
+// scrapeClient: a collector that stops answering must not stall a run.
+var scrapeClient = &http.Client{Timeout: 2 * time.Second}
+
 // queueSizes: otelcol_exporter_queue_size of every traces exporter but
-// profilelink, by exporter.
-func (h *harness) queueSizes() map[string]float64 {
+// profilelink, by exporter; empty when the scrape failed.
+func (h *harness) queueSizes(ctx context.Context) map[string]float64 {
 	out := map[string]float64{}
-	resp, err := http.Get("http://" + h.port(13) + "/metrics")
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+h.port(13)+"/metrics", nil)
+	if err != nil {
+		return out
+	}
+	resp, err := scrapeClient.Do(req)
 	if err != nil {
 		return out
 	}
@@ -587,5 +594,27 @@ func (h *harness) queueSizes() map[string]float64 {
 		name, _, _ := strings.Cut(rest, `"`)
 		out[name] += v
 	}
+	if sc.Err() != nil {
+		return map[string]float64{} // a cut-off body: not a reading
+	}
 	return out
+}
+
+// slowStore runs cfgs at the comparison rate with the sink delaying every
+// traces export by each of o.SlowDelays, polling the exporters' queues.
+func (h *harness) slowStore(ctx context.Context, res *results, cfgs []benchConfig, o options) error {
+	h.pollQueue, h.drainExtra = true, 60*time.Second
+	defer func() {
+		h.sink.delay.Store(int64(o.SinkDelay))
+		h.pollQueue, h.drainExtra = false, 0
+	}()
+	for _, d := range o.SlowDelays {
+		h.sink.delay.Store(int64(d))
+		rs, err := h.compare(ctx, cfgs, o.Rate, o.Duration, 1)
+		res.SlowStore = append(res.SlowStore, rs...)
+		if err != nil {
+			return err
+		}
+	}
+	return nil
 }

@@ -150,7 +150,9 @@ type results struct {
 	Compression        []runResult
 	Long               []runResult
 	GC                 []runResult
+	GCCgroup           string // why the GC runs had no pod-sized memory cgroup, "" when they had
 	SlowStore          []runResult
+	SlowStoreErr       string
 	Steps              []*stepState
 	Memory             []memPoint
 	MemoryErr          string
@@ -243,15 +245,27 @@ func run(ctx context.Context, o options, args []string) error {
 	if o.Experiments["long"] {
 		// The same load for longer: a tail sampling config's run has costs
 		// that do not grow with its length (its heap grows to hold
-		// decision_wait of spans, the queue's file grows), which a 10 s run
-		// charges to few spans. Two lengths give the cost per span of a
-		// load that goes on.
+		// decision_wait of spans, its last spans leave after the send),
+		// which a short run charges to few spans. A short and a long run of
+		// each config back to back in every round give the cost per span
+		// of a load that goes on (the slope between them).
 		var long []benchConfig
 		for _, n := range []string{"baseline", "gateway-keepall", "upstream-keepall"} {
 			long = append(long, byName[n])
 		}
-		if res.Long, err = h.compare(ctx, long, o.Rate, o.LongDuration, o.LongRounds); err != nil {
-			return err
+		for r := 0; r < o.LongRounds; r++ {
+			for i := range long {
+				cfg := long[(i+r)%len(long)]
+				for _, d := range []time.Duration{o.Duration, o.LongDuration} {
+					h.logf("long round %d/%d: %s at %.0f spans/s for %v", r+1, o.LongRounds, cfg.Name, o.Rate, d)
+					lr, err := h.runOnce(ctx, cfg, loadSpec{Rate: o.Rate, Duration: d}, r, nil)
+					if err != nil {
+						return err
+					}
+					h.logRun(lr)
+					res.Long = append(res.Long, lr)
+				}
+			}
 		}
 	}
 	if o.Experiments["ablation"] {
@@ -287,25 +301,33 @@ func run(ctx context.Context, o options, args []string) error {
 	if o.Experiments["gc"] {
 		// GOGC with the deployment's GOMEMLIMIT: what the garbage
 		// collector costs the gateway chain, and what more heap buys back.
-		if res.GC, err = h.compare(ctx, gcConfigs(), o.Rate, o.Duration, o.Rounds); err != nil {
+		// In a memory cgroup of the pod's size where one can be made, so
+		// that memory_limiter's limits are the pod's too.
+		dir, cleanup, cgErr := newMemCgroup(gcPodLimit)
+		if cgErr != nil {
+			res.GCCgroup = cgErr.Error()
+			logf("gc: %v; the runs have the machine's memory", cgErr)
+		} else {
+			h.cgroup, res.GCCgroup = dir, ""
+		}
+		res.GC, err = h.compare(ctx, gcConfigs(), o.Rate, o.Duration, o.Rounds)
+		h.cgroup = ""
+		if cleanup != nil {
+			cleanup()
+		}
+		if err != nil {
 			return err
 		}
 	}
 	if o.Experiments["slowstore"] {
 		// The store answers each traces export after a delay: does the
 		// chain keep up at the comparison rate, what does its queue hold,
-		// what does it cost. One run per config and delay.
-		h.pollQueue, h.drainExtra = true, 60*time.Second
-		for _, d := range o.SlowDelays {
-			h.sink.delay.Store(int64(d))
-			rs, err := h.compare(ctx, []benchConfig{byName["baseline"], byName["gateway-keepall"]}, o.Rate, o.Duration, 1)
-			res.SlowStore = append(res.SlowStore, rs...)
-			if err != nil {
-				return err
-			}
+		// what does it cost. One run per config and delay. A failed run is
+		// reported and the invocation goes on.
+		if err := h.slowStore(ctx, res, []benchConfig{byName["baseline"], byName["gateway-keepall"]}, o); err != nil {
+			res.SlowStoreErr = err.Error()
+			logf("slow store: %v", err)
 		}
-		h.sink.delay.Store(int64(o.SinkDelay))
-		h.pollQueue, h.drainExtra = false, 0
 	}
 	if o.Experiments["steps"] {
 		if res.Steps, err = h.stepSearch(ctx, cfgs, o.StepStart, o.StepFactor, o.Duration, o.StepMax); err != nil {

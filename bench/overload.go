@@ -33,23 +33,11 @@ type overloadPoint struct {
 // as deploy/kubernetes sets it.
 func (h *harness) overload(ctx context.Context, cfg benchConfig, rate, sustainableRate float64, d time.Duration, limit int64) (overloadPoint, error) {
 	op := overloadPoint{Limit: limit, Sustainable: sustainableRate, Factor: rate / sustainableRate, Streams: 4 * h.streams, RequestLimit: 10 * time.Second}
-	dir := filepath.Join("/sys/fs/cgroup/memory", fmt.Sprintf("fabric-bench-%d", time.Now().UnixNano()))
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		return op, fmt.Errorf("no memory cgroup here (%w): the overload run needs a writable cgroup v1 memory controller", err)
+	dir, cleanup, err := newMemCgroup(limit)
+	if err != nil {
+		return op, fmt.Errorf("%w: the overload run needs it", err)
 	}
-	defer func() {
-		for range 50 { // the process may still be leaving
-			if os.Remove(dir) == nil {
-				return
-			}
-			time.Sleep(100 * time.Millisecond)
-		}
-	}()
-	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
-		return op, err
-	}
-	// No swap above the limit, as in a pod (absent without swap accounting).
-	_ = os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644)
+	defer cleanup()
 	op.GoMemLimit = fmt.Sprintf("%dMiB", limit*8/10>>20)
 	h.cgroup, h.extraEnv, h.drainExtra = dir, []string{"GOMEMLIMIT=" + op.GoMemLimit}, 90*time.Second
 	defer func() { h.cgroup, h.extraEnv, h.drainExtra = "", nil, 0 }()
@@ -69,6 +57,31 @@ func (h *harness) overload(ctx context.Context, cfg benchConfig, rate, sustainab
 	h.logf("  acked %d, delivered %d, lost %d, dup %d, refused requests %d %v; RSS max %.0f MiB, cgroup max %.0f MiB, failcnt %d, oom kills %d",
 		r.V.SpansAcked, r.V.Delivered, r.V.Lost, r.V.Duplicates, r.Load.Failed, r.Load.Errors, float64(r.RSSMax)/(1<<20), float64(op.CgroupMax)/(1<<20), op.CgroupFails, op.OOMKills)
 	return op, err
+}
+
+// newMemCgroup makes a cgroup v1 memory controller limited to limit bytes
+// without swap above it, as a pod's; cleanup removes it once its processes
+// have left.
+func newMemCgroup(limit int64) (dir string, cleanup func(), err error) {
+	dir = filepath.Join("/sys/fs/cgroup/memory", fmt.Sprintf("fabric-bench-%d", time.Now().UnixNano()))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		return "", nil, fmt.Errorf("no memory cgroup here (%w): a writable cgroup v1 memory controller is needed", err)
+	}
+	cleanup = func() {
+		for range 50 { // the process may still be leaving
+			if os.Remove(dir) == nil {
+				return
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+	}
+	if err := os.WriteFile(filepath.Join(dir, "memory.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644); err != nil {
+		cleanup()
+		return "", nil, err
+	}
+	// No swap above the limit, as in a pod (absent without swap accounting).
+	_ = os.WriteFile(filepath.Join(dir, "memory.memsw.limit_in_bytes"), []byte(strconv.FormatInt(limit, 10)), 0o644)
+	return dir, cleanup, nil
 }
 
 func readInt(path string) int64 {

@@ -122,7 +122,16 @@ func startCollector(bin, dir string, args, env []string, health string, interval
 	c := &collector{out: &bytes.Buffer{}, done: make(chan struct{}), stopS: make(chan struct{})}
 	c.cmd = exec.Command(bin, args...)
 	c.cmd.Dir = dir
-	c.cmd.Env = append(os.Environ(), env...)
+	// The Go runtime's settings come from the config under test only
+	// (benchConfig.Env, the overload's GOMEMLIMIT), never from the
+	// harness's own environment.
+	var inherited []string
+	for _, e := range os.Environ() {
+		if k, _, _ := strings.Cut(e, "="); k != "GOGC" && k != "GOMEMLIMIT" && k != "GODEBUG" && k != "GOMAXPROCS" {
+			inherited = append(inherited, e)
+		}
+	}
+	c.cmd.Env = append(inherited, env...)
 	w := lockedWriter{&c.outMu, c.out}
 	c.cmd.Stdout, c.cmd.Stderr = w, w
 	if err := c.cmd.Start(); err != nil {

@@ -222,8 +222,12 @@ func agentCompression(config []byte) string {
 func writeGC(res *results, pf func(string, ...any)) {
 	o := res.Options
 	pf("## The garbage collector's target (GOGC)\n\n")
-	pf("gateway-keepall and the baseline with `GOMEMLIMIT=%s` (deploy/kubernetes: 80%% of the gateway pod's 2 GiB) and GOGC at 100 (Go's default, what the deployment runs) and 400; %.0f spans/s for %v, %d rounds, the order rotated each round. The other tables run without GOMEMLIMIT. A higher GOGC lets the heap grow to (1 + GOGC/100) times what is live before the next collection, so the collector marks what tail_sampling holds less often; GOMEMLIMIT still caps the heap, so under memory pressure the GC runs as often as at GOGC=100. Ratios are medians of same-round ratios.\n\n", gcMemLimit, o.Rate, o.Duration, o.Rounds)
-	pf("| config | spans acked | delivered | lost | steady CPU µs/span (median) | ratio to the same chain at GOGC=100 | ratio to baseline at GOGC=100 | ratio to baseline at the same GOGC | RSS max MiB (median) | RSS ratio to GOGC=100 | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|\n")
+	where := fmt.Sprintf("in a cgroup v1 memory controller limited to %d MiB, the gateway pod's limit, so that memory_limiter (limit_percentage 80, spike 20) refuses data from %d MiB of heap as it does in the pod", gcPodLimit>>20, gcPodLimit*6/10>>20)
+	if res.GCCgroup != "" {
+		where = "with the machine's memory (" + res.GCCgroup + "): memory_limiter's limits are the machine's, not the pod's, so a heap a larger GOGC lets grow is not refused here as it could be in the pod"
+	}
+	pf("gateway-keepall and the baseline with `GOMEMLIMIT=%s` (80%% of the pod's limit, as deploy/kubernetes sets it) and GOGC at 100 (Go's default, what the deployment runs) and 400, %s; %.0f spans/s for %v, %d rounds, the order rotated each round. The other tables run without GOMEMLIMIT or GOGC (the harness does not pass its own on). A higher GOGC lets the heap grow to (1 + GOGC/100) times what is live before the next collection, so the collector marks what tail_sampling holds less often; GOMEMLIMIT still caps the heap, so under memory pressure the GC runs as often as at GOGC=100. Ratios are medians of same-round ratios. *As started*: GOGC and GOMEMLIMIT in the collector process's environment (`/proc/<pid>/environ`).\n\n", gcMemLimit, where, o.Rate, o.Duration, o.Rounds)
+	pf("| config | as started | spans acked | delivered | lost | steady CPU µs/span (median) | ratio to the same chain at GOGC=100 | ratio to baseline at GOGC=100 | ratio to baseline at the same GOGC | RSS max MiB (median) | RSS ratio to GOGC=100 | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	b100 := perRound(res.GC, "baseline-gogc100")
 	for _, c := range gcConfigs() {
 		m := perRound(res.GC, c.Name)
@@ -232,20 +236,19 @@ func writeGC(res *results, pf func(string, ...any)) {
 		}
 		chain, gogc, _ := strings.Cut(c.Name, "-gogc")
 		ref := perRound(res.GC, chain+"-gogc100")
-		same := "-"
-		if b := perRound(res.GC, "baseline-gogc"+gogc); len(b) > 0 {
-			same = fmt.Sprintf("%.2fx", median(roundRatios(m, b, steadyPerSpan)))
-		}
 		acked, deliv, lost, _, _ := sumRuns(m)
 		var rounds []string
+		started := ""
 		for i := 0; i < o.Rounds; i++ {
 			if r, ok := m[i]; ok {
 				rounds = append(rounds, us(r.CPUPerSpanSteady()))
+				started = r.RuntimeEnv
 			}
 		}
-		pf("| %s | %d | %d | %d | %s | %.2fx | %.2fx | %s | %s | %.2fx | %s |\n", c.Name, acked, deliv, lost,
-			us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, ref, steadyPerSpan)), median(roundRatios(m, b100, steadyPerSpan)), same,
-			mib(int64(medianOfRuns(m, rssMax))), median(roundRatios(m, ref, rssMax)), strings.Join(rounds, ", "))
+		pf("| %s | %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s |\n", c.Name, started, acked, deliv, lost,
+			us(time.Duration(medianOfRuns(m, steadyPerSpan))), ratioOrDash(roundRatios(m, ref, steadyPerSpan)), ratioOrDash(roundRatios(m, b100, steadyPerSpan)),
+			ratioOrDash(roundRatios(m, perRound(res.GC, "baseline-gogc"+gogc), steadyPerSpan)),
+			mib(int64(medianOfRuns(m, rssMax))), ratioOrDash(roundRatios(m, ref, rssMax)), strings.Join(rounds, ", "))
 	}
 	pf("\n")
 }
@@ -254,7 +257,10 @@ func writeGC(res *results, pf func(string, ...any)) {
 func writeSlowStore(res *results, pf func(string, ...any)) {
 	o := res.Options
 	pf("## A slow store\n\n")
-	pf("The sink answers every traces export only after a delay (a slow Tempo distributor), one run per config and delay at %.0f spans/s for %v. Keep-all configs: every acknowledged span must arrive. The queue peak is the largest `otelcol_exporter_queue_size` of the config's traces exporter, read from the collector's metrics every 500 ms over the run (gateway-keepall: spans in its persistent queue; the baseline's in-memory queue counts requests). *Sustainable* is the step search's test: nothing refused, lost or duplicated, the offered rate achieved, end-to-end latency not growing by more than 500 ms from the first to the last quarter of the send, drained. A store that takes D per request keeps up while the exporter's consumers (10 by default, as both configs run) x its request size / D exceed the rate: gateway-keepall's exporter batches 1 to 3.5 MiB from its queue, the baseline sends what its batch processor made.\n\n", o.Rate, o.Duration)
+	pf("The sink answers every traces export only after a delay (a slow Tempo distributor), one run per config and delay at %.0f spans/s for %v. An export whose caller gives up before the answer (its timeout, a stop) is not stored, as a store built on the collector's OTLP receiver abandons a request whose context ends; the exporter retries it. gateway-keepall's exporter waits up to 30 s for an answer; the baseline's, the OTLP exporter's default, 5 s. Keep-all configs: every acknowledged span must arrive. The queue peak is the largest `otelcol_exporter_queue_size` of the config's traces exporter, read from the collector's metrics every 500 ms over the run (gateway-keepall: spans in its persistent queue; the baseline's in-memory queue counts requests); serving those reads is in the collector's CPU here, not in the other tables'. *Sustainable* is the step search's test: nothing refused, lost or duplicated, the offered rate achieved, end-to-end latency not growing by more than 500 ms from the first to the last quarter of the send, drained. While the store answers within the exporter's timeout, it keeps up as long as the exporter's consumers (10, both configs) x its request size / the delay exceed the rate: gateway-keepall's exporter batches 1 to 3.5 MiB from its queue, the baseline sends what its batch processor made.\n\n", o.Rate, o.Duration)
+	if res.SlowStoreErr != "" {
+		pf("The experiment stopped early: %s\n\n", res.SlowStoreErr)
+	}
 	pf("| store delay | config | spans acked | delivered | lost | dup | requests refused | sink requests | sustainable | p50 / p99 latency | queue peak | steady CPU µs/span | RSS max MiB | why not sustainable |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n")
 	for _, r := range res.SlowStore {
 		pf("| %v | %s | %d | %d | %d | %d | %d | %d | %v | %v / %v | %.0f | %s | %s | %s |\n", r.SinkDelay, r.Config, r.V.SpansAcked, r.V.Delivered, r.V.Lost, r.V.Duplicates,
@@ -264,61 +270,112 @@ func writeSlowStore(res *results, pf func(string, ...any)) {
 	pf("\n")
 }
 
-// steadyCPU is a run's CPU seconds without the idle CPU after the send
-// window (CPUPerSpanSteady times the spans acknowledged).
-func steadyCPU(r runResult) float64 {
-	return r.CPUPerSpanSteady().Seconds() * float64(r.V.SpansAcked)
+// netCPU is a run's CPU seconds above the collector's idle rate over the
+// whole run (IdleCores x Window): what the load cost, background
+// (metrics, timers) left out.
+func netCPU(r runResult) float64 {
+	return r.CPU - r.IdleCores*r.Window.Seconds()
 }
 
-func acked(r runResult) float64 { return float64(r.V.SpansAcked) }
+// longPair is one config's short and long run of one round.
+type longPair struct{ short, long runResult }
+
+// longPairs: a config's short and long runs of the long experiment, by
+// round (rounds that have both).
+func longPairs(runs []runResult, name string, short, long time.Duration) map[int]longPair {
+	s, l := map[int]runResult{}, map[int]runResult{}
+	for _, r := range runs {
+		if r.Config != name {
+			continue
+		}
+		switch r.Duration {
+		case short:
+			s[r.Round] = r
+		case long:
+			l[r.Round] = r
+		}
+	}
+	out := map[int]longPair{}
+	for round, rs := range s {
+		if rl, ok := l[round]; ok {
+			out[round] = longPair{rs, rl}
+		}
+	}
+	return out
+}
+
+// marginal is the slope of CPU above idle over spans acknowledged between
+// a round's short and long run (seconds per span), and the intercept: CPU
+// seconds a run costs whatever its length. ok is false when the two runs
+// acknowledged the same number of spans.
+func (p longPair) marginal() (slope, fixed float64, ok bool) {
+	ds := float64(p.long.V.SpansAcked - p.short.V.SpansAcked)
+	if ds <= 0 {
+		return 0, 0, false
+	}
+	slope = (netCPU(p.long) - netCPU(p.short)) / ds
+	return slope, netCPU(p.short) - slope*float64(p.short.V.SpansAcked), true
+}
 
 // writeLong: the comparison's load for longer, and the cost per span of
 // a load that goes on (the slope between the two lengths).
 func writeLong(res *results, pf func(string, ...any)) {
 	o := res.Options
 	pf("## Longer runs: the cost of a load that goes on\n\n")
-	pf("The comparison's load (%.0f spans/s) sent for %v instead of %v, %d rounds, alternating. A tail sampling config's run has costs that do not grow with its length: its heap grows to hold decision_wait of spans, its queue's file grows, its last spans are exported after the send. A %v run charges them to few spans. *Marginal* is the slope between the two lengths: (median steady CPU of the long runs - median steady CPU of the comparison's runs) / (median spans acknowledged, long - short), the CPU each further span costs once the pipeline is warm; *fixed* is what is left of a short run's steady CPU, in CPU seconds per run. The two lengths were run at different times of the same invocation (the comparison first).\n\n", o.Rate, o.LongDuration, o.Duration, o.LongRounds, o.Duration)
-	pf("| config | spans acked | delivered | lost | steady CPU µs/span, %v runs (median) | ratio to baseline | steady CPU µs/span, %v runs (median) | marginal µs/span | marginal ratio to baseline | fixed CPU-s per run | RSS max MiB (median) | per-round steady CPU µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", o.LongDuration, o.Duration)
-	base := perRound(res.Long, "baseline")
-	marginal := func(name string) (m, fixed float64, ok bool) {
-		short, long := perRound(res.Compare, name), perRound(res.Long, name)
-		if len(short) == 0 || len(long) == 0 {
-			return 0, 0, false
-		}
-		ds := medianOfRuns(long, acked) - medianOfRuns(short, acked)
-		if ds <= 0 {
-			return 0, 0, false
-		}
-		m = (medianOfRuns(long, steadyCPU) - medianOfRuns(short, steadyCPU)) / ds
-		return m, medianOfRuns(short, steadyCPU) - m*medianOfRuns(short, acked), true
-	}
-	bm, _, bok := marginal("baseline")
+	pf("The comparison's load (%.0f spans/s) sent for %v and, right after it, for %v, for each config in each of %d rounds (the config order rotated). A tail sampling config's run has costs that do not grow with its length: its heap grows to hold decision_wait of spans, its last spans are exported after the send. A %v run charges them to few spans. *Marginal*: per round, (CPU above idle of the %v run - the same of the %v run) / (spans acknowledged, long - short), where CPU above idle is the run's CPU less its idle rate (measured before the send) times the whole run: what each further span costs a warm pipeline, background (the collector's own metrics, timers) left out; the table gives the median over rounds, and the marginal ratio is the median of same-round ratios to the baseline's. *Fixed*: the short run's CPU above idle less marginal x its spans, CPU seconds a run costs whatever its length. The steady columns are as in the comparison.\n\n", o.Rate, o.Duration, o.LongDuration, o.LongRounds, o.Duration, o.LongDuration, o.Duration)
+	pf("| config | spans acked, %v runs | delivered | lost | steady CPU µs/span, %v runs (median) | ratio to baseline | steady CPU µs/span, %v runs (median) | marginal µs/span (median) | marginal ratio to baseline | fixed CPU-s per run (median) | RSS max MiB, %v runs (median) | per-round marginal µs/span |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n", o.LongDuration, o.LongDuration, o.Duration, o.LongDuration)
+	base := longPairs(res.Long, "baseline", o.Duration, o.LongDuration)
 	for _, name := range []string{"baseline", "gateway-keepall", "upstream-keepall"} {
-		m := perRound(res.Long, name)
-		if len(m) == 0 {
+		pairs := longPairs(res.Long, name, o.Duration, o.LongDuration)
+		if len(pairs) == 0 {
 			continue
 		}
-		a, deliv, lost, _, _ := sumRuns(m)
+		longs, shorts := map[int]runResult{}, map[int]runResult{}
+		var slopes, fixeds, ratios []float64
 		var rounds []string
 		for i := 0; i < o.LongRounds; i++ {
-			if r, ok := m[i]; ok {
-				rounds = append(rounds, us(r.CPUPerSpanSteady()))
+			p, ok := pairs[i]
+			if !ok {
+				continue
+			}
+			longs[i], shorts[i] = p.long, p.short
+			sl, fx, ok := p.marginal()
+			if !ok {
+				rounds = append(rounds, "-")
+				continue
+			}
+			slopes, fixeds = append(slopes, sl), append(fixeds, fx)
+			rounds = append(rounds, us(time.Duration(sl*1e9)))
+			if bp, ok := base[i]; ok {
+				if bs, _, ok := bp.marginal(); ok && bs > 0 {
+					ratios = append(ratios, sl/bs)
+				}
 			}
 		}
-		short := "-"
-		if s := perRound(res.Compare, name); len(s) > 0 {
-			short = us(time.Duration(medianOfRuns(s, steadyPerSpan)))
+		baseLongs := map[int]runResult{}
+		for i, p := range base {
+			baseLongs[i] = p.long
 		}
+		a, deliv, lost, _, _ := sumRuns(longs)
 		mg, mr, fx := "-", "-", "-"
-		if v, f, ok := marginal(name); ok {
-			mg, fx = us(time.Duration(v*1e9)), fmt.Sprintf("%.2f", f)
-			if bok && bm > 0 {
-				mr = fmt.Sprintf("%.2fx", v/bm)
-			}
+		if len(slopes) > 0 {
+			mg, fx = us(time.Duration(median(slopes)*1e9)), fmt.Sprintf("%.2f", median(fixeds))
 		}
-		pf("| %s | %d | %d | %d | %s | %.2fx | %s | %s | %s | %s | %s | %s |\n", name, a, deliv, lost,
-			us(time.Duration(medianOfRuns(m, steadyPerSpan))), median(roundRatios(m, base, steadyPerSpan)), short, mg, mr, fx,
-			mib(int64(medianOfRuns(m, rssMax))), strings.Join(rounds, ", "))
+		if len(ratios) > 0 {
+			mr = fmt.Sprintf("%.2fx", median(ratios))
+		}
+		pf("| %s | %d | %d | %d | %s | %s | %s | %s | %s | %s | %s | %s |\n", name, a, deliv, lost,
+			us(time.Duration(medianOfRuns(longs, steadyPerSpan))), ratioOrDash(roundRatios(longs, baseLongs, steadyPerSpan)), us(time.Duration(medianOfRuns(shorts, steadyPerSpan))),
+			mg, mr, fx, mib(int64(medianOfRuns(longs, rssMax))), strings.Join(rounds, ", "))
 	}
 	pf("\n")
+}
+
+// ratioOrDash is the median of ratios, "-" when there are none (the
+// reference config did not run).
+func ratioOrDash(r []float64) string {
+	if len(r) == 0 {
+		return "-"
+	}
+	return fmt.Sprintf("%.2fx", median(r))
 }

@@ -73,9 +73,13 @@ func compressionConfigs() []benchConfig {
 	return out
 }
 
-// gcMemLimit is the deployment's GOMEMLIMIT for the gateway's 2 GiB pod
-// (80% of the container's memory limit, deploy/kubernetes).
-const gcMemLimit = "1638MiB"
+// gcPodLimit is the gateway pod's memory limit (deploy/kubernetes), and
+// gcMemLimit the GOMEMLIMIT the deployment gives it: 80% of the limit, in
+// MiB, as deploy/kustomize_test.go checks and the overload run computes.
+const (
+	gcPodLimit = 2 << 30
+	gcMemLimit = "1638MiB"
+)
 
 // gcConfigs: the Go garbage collector's target (GOGC) with the
 // deployment's GOMEMLIMIT (-experiments gc). The GC is the largest single
@@ -208,6 +212,9 @@ type runResult struct {
 	// lasted.
 	SinkDelay time.Duration
 	QueueMax  float64
+	// RuntimeEnv: GOGC and GOMEMLIMIT as the collector process was started
+	// with (/proc/<pid>/environ), "" when unset.
+	RuntimeEnv string
 }
 
 func (r runResult) CPUPerSpan() time.Duration {
@@ -267,6 +274,7 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 		return res, err
 	}
 	defer col.stop()
+	res.RuntimeEnv = runtimeEnv(col.pid())
 	time.Sleep(time.Second) // let start-up work settle
 	if h.idle > 0 {
 		// The collector's CPU with nothing to do (its own metrics,
@@ -414,6 +422,21 @@ func sustainable(cfg benchConfig, r runResult) (bool, string) {
 		why = append(why, "did not drain")
 	}
 	return len(why) == 0, strings.Join(why, "; ")
+}
+
+// runtimeEnv is GOGC and GOMEMLIMIT of process pid's environment.
+func runtimeEnv(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pid))
+	if err != nil {
+		return "?"
+	}
+	var out []string
+	for _, e := range strings.Split(string(b), "\x00") {
+		if strings.HasPrefix(e, "GOGC=") || strings.HasPrefix(e, "GOMEMLIMIT=") {
+			out = append(out, e)
+		}
+	}
+	return strings.Join(out, " ")
 }
 
 func tail(s string, n int) string {

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/collector/pdata/ptrace/ptraceotlp"
 	"google.golang.org/grpc"
 	_ "google.golang.org/grpc/encoding/gzip" // the OTLP exporters compress with gzip by default
+	"google.golang.org/grpc/status"
 
 	// The other compressors of the collector's gRPC clients (configgrpc
 	// registers the same ones): the agent's exporter may use them.
@@ -21,7 +22,8 @@ import (
 // sink is the stand-in store: an OTLP/gRPC server on the pdata ptraceotlp,
 // plogotlp and pmetricotlp server interfaces (the collector's own decoding
 // code) that counts every span against the current run's tracker. delay,
-// when set, is added to every traces export: a slow store.
+// when set, is added to every traces export: a slow store (an export whose
+// caller gives up first is not stored).
 type sink struct {
 	srv     *grpc.Server
 	addr    string
@@ -75,10 +77,20 @@ type traceSink struct {
 }
 
 func (ts *traceSink) Export(ctx context.Context, req ptraceotlp.ExportRequest) (ptraceotlp.ExportResponse, error) {
-	if d := time.Duration(ts.s.delay.Load()); d > 0 {
-		time.Sleep(d)
-	}
+	// The run this export belongs to, before any wait: a late answer
+	// counts in its own run, never in the next one.
 	t := ts.s.tracker.Load()
+	if d := time.Duration(ts.s.delay.Load()); d > 0 {
+		// A slow store: the answer comes after d. A client that gave up
+		// meanwhile (its timeout, the collector stopping) cancels the
+		// call, and the export is not stored, as a store built on the
+		// collector's OTLP receiver abandons a request whose context ends.
+		select {
+		case <-time.After(d):
+		case <-ctx.Done():
+			return ptraceotlp.NewExportResponse(), status.FromContextError(ctx.Err()).Err()
+		}
+	}
 	if t == nil {
 		return ptraceotlp.NewExportResponse(), nil
 	}

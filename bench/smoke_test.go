@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -88,6 +89,9 @@ func TestTrackerCountsExactly(t *testing.T) {
 // gateway chain with a keep-all policy and the agent, each must deliver
 // every acknowledged span exactly once, and the report must render.
 func TestSmokeThroughBinary(t *testing.T) {
+	if got := fmt.Sprintf("%dMiB", gcPodLimit*8/10>>20); got != gcMemLimit {
+		t.Fatalf("gcMemLimit %s is not 80%% of gcPodLimit (%s)", gcMemLimit, got)
+	}
 	bin := os.Getenv("FABRIC_BIN")
 	if bin == "" {
 		t.Skip("FABRIC_BIN is not set: `make test` builds bin/otelcol-fabric and runs this against it")
@@ -100,6 +104,9 @@ func TestSmokeThroughBinary(t *testing.T) {
 		base, _ = strconv.Atoi(p)
 	}
 	root, _ := filepath.Abs("..")
+	// The collector's Go runtime settings come from the config under test
+	// only: this one must not reach any run.
+	t.Setenv("GOGC", "50")
 	spec := defaultWorkloadSpec()
 	spec.Requests = 8
 	w, err := buildWorkload(spec)
@@ -146,6 +153,10 @@ func TestSmokeThroughBinary(t *testing.T) {
 		if !slow && r.QueueMax != 0 {
 			t.Errorf("%s: queue peak %.0f without the queue poll", name, r.QueueMax)
 		}
+		wantEnv := strings.Join(cfgs[name].Env, " ")
+		if r.RuntimeEnv != wantEnv {
+			t.Errorf("%s: the collector started with %q, want %q (its config's, nothing inherited)", name, r.RuntimeEnv, wantEnv)
+		}
 		h.logRun(r)
 		if r.V.SpansAcked == 0 || r.V.Delivered != r.V.SpansAcked || r.V.Lost != 0 || r.V.Duplicates != 0 || r.V.SpansRefused != 0 {
 			t.Errorf("%s: acked %d, delivered %d, lost %d, duplicated %d, refused %d: want every acknowledged span exactly once",
@@ -179,6 +190,10 @@ func TestSmokeThroughBinary(t *testing.T) {
 		default:
 			runs = append(runs, r)
 		}
+	}
+	// The slow store's answers came 300 ms later than the plain run's.
+	if len(slowRuns) == 1 && len(runs) >= 2 && slowRuns[0].P50 < runs[1].P50+250*time.Millisecond {
+		t.Errorf("slow store: p50 %v against %v without the delay: the sink's delay did not reach the pipeline", slowRuns[0].P50, runs[1].P50)
 	}
 	// The overload run's machinery: the collector inside a memory cgroup,
 	// GOMEMLIMIT, the cgroup's counters (where cgroups can be created).
@@ -228,5 +243,44 @@ func TestSmokeThroughBinary(t *testing.T) {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("the report has no row %q", want)
 		}
+	}
+}
+
+// TestLongMarginal: the long runs' marginal CPU per span is the slope of
+// CPU above idle between a round's short and long run, the fixed part its
+// intercept, and the ratio is taken against the baseline's slope of the
+// same round.
+func TestLongMarginal(t *testing.T) {
+	short, long := 10*time.Second, 60*time.Second
+	run := func(cfg string, round int, d time.Duration, acked int64, cpu, idle float64, window time.Duration) runResult {
+		r := runResult{Config: cfg, Round: round, Duration: d, CPU: cpu, IdleCores: idle, Window: window}
+		r.V.SpansAcked, r.V.Delivered = acked, acked
+		r.Load.Elapsed = d
+		return r
+	}
+	// baseline: 30 us/span, no fixed cost, idle 0. gateway: 60 us/span
+	// plus 0.7 CPU-s per run, idle 0.01 cores over windows of 25 s and 75 s.
+	res := &results{Options: options{Duration: short, LongDuration: long, LongRounds: 1, Rate: 4000}}
+	res.Long = []runResult{
+		run("baseline", 0, short, 40000, 40000*30e-6, 0, 12*time.Second),
+		run("baseline", 0, long, 240000, 240000*30e-6, 0, 62*time.Second),
+		run("gateway-keepall", 0, short, 40000, 40000*60e-6+0.7+0.01*25, 0.01, 25*time.Second),
+		run("gateway-keepall", 0, long, 240000, 240000*60e-6+0.7+0.01*75, 0.01, 75*time.Second),
+	}
+	var b strings.Builder
+	writeLong(res, func(f string, a ...any) { fmt.Fprintf(&b, f, a...) })
+	var row string
+	for _, l := range strings.Split(b.String(), "\n") {
+		if strings.HasPrefix(l, "| gateway-keepall |") {
+			row = l
+		}
+	}
+	cells := strings.Split(row, " | ")
+	if len(cells) < 11 {
+		t.Fatalf("no gateway-keepall row in:\n%s", b.String())
+	}
+	// config, acked, delivered, lost, steady long, ratio, steady short, marginal, marginal ratio, fixed
+	if cells[7] != "60.00" || cells[8] != "2.00x" || cells[9] != "0.70" {
+		t.Errorf("marginal %s, marginal ratio %s, fixed %s: want 60.00, 2.00x, 0.70 (row %s)", cells[7], cells[8], cells[9], row)
 	}
 }
