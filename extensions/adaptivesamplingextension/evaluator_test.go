@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/open-telemetry/opentelemetry-collector-contrib/pkg/sampling"
@@ -222,80 +223,91 @@ func TestPressureRequired(t *testing.T) {
 // Through contrib's own tail_sampling processor: it finds the extension,
 // hands it the policy's keys, and what it releases carries the rate.
 func TestThroughTailSampling(t *testing.T) {
-	cfg := testConfig()
-	cfg.AdjustmentInterval = time.Second
-	cfg.Target = Target{TracesPerSecond: 200}
-	cfg.InitialSampleRate = 1
-	a, tel := newTestExtension(t, cfg, nil)
-	host := testHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{component.NewID(metadata.Type): a}}
+	// In a synctest bubble the processor's ticker and the sampler's
+	// intervals run on the bubble's clock: the 4 s of traffic are 4 s for
+	// the sampler however slow the machine, so the kept count does not
+	// depend on the CI machine's load.
+	synctest.Test(t, func(t *testing.T) {
+		cfg := testConfig()
+		cfg.AdjustmentInterval = time.Second
+		cfg.Target = Target{TracesPerSecond: 200}
+		cfg.InitialSampleRate = 1
+		a, tel := newTestExtension(t, cfg, nil)
+		host := testHost{Host: componenttest.NewNopHost(), ext: map[component.ID]component.Component{component.NewID(metadata.Type): a}}
 
-	f := tailsamplingprocessor.NewFactory()
-	pcfg := f.CreateDefaultConfig()
-	require.NoError(t, confmap.NewFromStringMap(map[string]any{
-		"decision_wait":         "200ms",
-		"sample_on_first_match": true,
-		"policies": []any{
-			map[string]any{"name": "errors", "type": "status_code", "status_code": map[string]any{"status_codes": []any{"ERROR"}}},
-			map[string]any{"name": "rest", "type": "adaptive_sampling", "adaptive_sampling": map[string]any{
-				"key_fields": []any{"resource.attributes.service.name", "span.name", "trace.error"},
-				"target":     map[string]any{"spans_per_second": 400}, // 200 traces/s of 2 spans
-			}},
-		},
-	}).Unmarshal(pcfg))
-	sink := new(consumertest.TracesSink)
-	proc, err := f.CreateTraces(context.Background(), processortest.NewNopSettings(f.Type()), pcfg, sink)
-	require.NoError(t, err)
-	require.NoError(t, proc.Start(context.Background(), host))
-	defer func() { require.NoError(t, proc.Shutdown(context.Background())) }()
+		f := tailsamplingprocessor.NewFactory()
+		pcfg := f.CreateDefaultConfig()
+		require.NoError(t, confmap.NewFromStringMap(map[string]any{
+			"decision_wait":         "200ms",
+			"sample_on_first_match": true,
+			"policies": []any{
+				map[string]any{"name": "errors", "type": "status_code", "status_code": map[string]any{"status_codes": []any{"ERROR"}}},
+				map[string]any{"name": "rest", "type": "adaptive_sampling", "adaptive_sampling": map[string]any{
+					"key_fields": []any{"resource.attributes.service.name", "span.name", "trace.error"},
+					"target":     map[string]any{"spans_per_second": 400}, // 200 traces/s of 2 spans
+				}},
+			},
+		}).Unmarshal(pcfg))
+		sink := new(consumertest.TracesSink)
+		proc, err := f.CreateTraces(context.Background(), processortest.NewNopSettings(f.Type()), pcfg, sink)
+		require.NoError(t, err)
+		require.NoError(t, proc.Start(context.Background(), host))
+		defer func() { require.NoError(t, proc.Shutdown(context.Background())) }()
 
-	rng := rand.New(rand.NewPCG(10, 10))
-	const rounds, perRound = 40, 100 // 1,000 traces/s for 4 s: 5x the target
-	errorsSent := 0
-	for r := range rounds {
-		for i := range perRound {
-			status := ptrace.StatusCodeUnset
-			if i == 0 {
-				status = ptrace.StatusCodeError
-				errorsSent++
-			}
-			_, td := makeTrace(rng, fmt.Sprintf("svc-%d", r%3), fmt.Sprintf("op-%d", rng.IntN(10)), 2, status)
-			require.NoError(t, proc.ConsumeTraces(context.Background(), td))
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	require.Eventually(t, func() bool { return sink.SpanCount() > 0 }, 5*time.Second, 50*time.Millisecond)
-	time.Sleep(2 * time.Second) // the last decisions
-	var kept, errorsKept, rated int
-	for _, td := range sink.AllTraces() {
-		rss := td.ResourceSpans()
-		for i := range rss.Len() {
-			spans := rss.At(i).ScopeSpans().At(0).Spans()
-			for k := range spans.Len() {
-				s := spans.At(k)
-				if !s.ParentSpanID().IsEmpty() {
-					continue
+		rng := rand.New(rand.NewPCG(10, 10))
+		const rounds, perRound = 40, 100 // 1,000 traces/s for 4 s: 5x the target
+		errorsSent := 0
+		for r := range rounds {
+			for i := range perRound {
+				status := ptrace.StatusCodeUnset
+				if i == 0 {
+					status = ptrace.StatusCodeError
+					errorsSent++
 				}
-				kept++
-				_, hasRate := s.Attributes().Get("SampleRate")
-				if spans.At(spans.Len()-1).Status().Code() == ptrace.StatusCodeError {
-					errorsKept++
-					assert.False(t, hasRate, "a trace kept by the errors policy carries no adaptive rate")
-					continue
+				_, td := makeTrace(rng, fmt.Sprintf("svc-%d", r%3), fmt.Sprintf("op-%d", rng.IntN(10)), 2, status)
+				require.NoError(t, proc.ConsumeTraces(context.Background(), td))
+			}
+			time.Sleep(100 * time.Millisecond)
+		}
+		require.Eventually(t, func() bool { return sink.SpanCount() > 0 }, 5*time.Second, 50*time.Millisecond)
+		time.Sleep(2 * time.Second) // the last decisions
+		var kept, errorsKept, rated int
+		var represented int64 // the sum of the kept traces' SampleRate
+		for _, td := range sink.AllTraces() {
+			rss := td.ResourceSpans()
+			for i := range rss.Len() {
+				spans := rss.At(i).ScopeSpans().At(0).Spans()
+				for k := range spans.Len() {
+					s := spans.At(k)
+					if !s.ParentSpanID().IsEmpty() {
+						continue
+					}
+					kept++
+					sr, hasRate := s.Attributes().Get("SampleRate")
+					if spans.At(spans.Len()-1).Status().Code() == ptrace.StatusCodeError {
+						errorsKept++
+						assert.False(t, hasRate, "a trace kept by the errors policy carries no adaptive rate")
+						continue
+					}
+					assert.True(t, hasRate, "a trace kept by the adaptive policy carries its rate")
+					rated++
+					represented += sr.Int()
 				}
-				assert.True(t, hasRate, "a trace kept by the adaptive policy carries its rate")
-				rated++
 			}
 		}
-	}
-	assert.Equal(t, errorsSent, errorsKept, "every error trace kept by the always-keep policy")
-	assert.Positive(t, rated)
-	assert.Less(t, kept, rounds*perRound/2, "the adaptive policy sampled the rest down")
-	t.Logf("sent %d traces, kept %d (%d errors, %d by the adaptive policy)", rounds*perRound, kept, errorsKept, rated)
-	// The policy's own keys reached the extension: its target is the
-	// override's, in spans.
-	metadatatest.AssertEqualAdaptiveSamplingTargetRate(t, tel, []metricdata.DataPoint[float64]{{
-		Attributes: attribute.NewSet(attribute.String("policy", "rest"), attribute.String("unit", "spans")), Value: 400,
-	}}, metricdatatest.IgnoreTimestamp())
+		assert.Equal(t, errorsSent, errorsKept, "every error trace kept by the always-keep policy")
+		assert.Positive(t, rated)
+		assert.Less(t, kept, rounds*perRound/2, "the adaptive policy sampled the rest down")
+		// The rates written are what the kept traces stand for: their sum
+		// estimates the traces the policy saw.
+		assert.InEpsilon(t, rounds*perRound-errorsSent, represented, 0.1, "the SampleRate sum estimates the traces the adaptive policy saw")
+		t.Logf("sent %d traces, kept %d (%d errors, %d by the adaptive policy, standing for %d)", rounds*perRound, kept, errorsKept, rated, represented)
+		// The policy's own keys reached the extension: its target is the
+		// override's, in spans.
+		metadatatest.AssertEqualAdaptiveSamplingTargetRate(t, tel, []metricdata.DataPoint[float64]{{
+			Attributes: attribute.NewSet(attribute.String("policy", "rest"), attribute.String("unit", "spans")), Value: 400,
+		}}, metricdatatest.IgnoreTimestamp())
+	})
 }
 
 // A trace an earlier consistent sampler kept (th in its tracestate) is
