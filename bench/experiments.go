@@ -78,7 +78,7 @@ func (h *harness) logRun(r runResult) {
 		h.logf("  %s: collector's own counters: %v", r.Config, r.Own)
 	}
 	if r.SinkDelay > 0 || r.QueueMax > 0 {
-		h.logf("  %s: store delay %v, queue peak %.0f", r.Config, r.SinkDelay, r.QueueMax)
+		h.logf("  %s: store delay %v (%d exports held back), queue peak %.0f", r.Config, r.SinkDelay, r.SinkHeld, r.QueueMax)
 	}
 }
 

@@ -211,6 +211,7 @@ type runResult struct {
 	// where the queue counts requests) the collector reported while the run
 	// lasted.
 	SinkDelay time.Duration
+	SinkHeld  int64 // traces exports the sink answered only after SinkDelay
 	QueueMax  float64
 	// RuntimeEnv: GOGC and GOMEMLIMIT as the collector process was started
 	// with (/proc/<pid>/environ), "" when unset.
@@ -371,6 +372,7 @@ func (h *harness) runOnce(ctx context.Context, cfg benchConfig, spec loadSpec, r
 	res.Crashed = col.exited()
 	res.V = tr.verdict()
 	res.SinkRequests, res.Foreign, res.Mismatch = tr.requests.Load(), tr.foreign.Load(), tr.mismatch.Load()
+	res.SinkHeld = tr.held.Load()
 	res.SinkWireBytes, res.SinkBytes = tr.wireBytes.Load(), tr.payloadBytes.Load()
 	res.SentWireBytes, res.SentBytes = ls.WireBytes, ls.PayloadBytes
 	tr.encodingsMu.Lock()

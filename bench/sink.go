@@ -90,6 +90,9 @@ func (ts *traceSink) Export(ctx context.Context, req ptraceotlp.ExportRequest) (
 		case <-ctx.Done():
 			return ptraceotlp.NewExportResponse(), status.FromContextError(ctx.Err()).Err()
 		}
+		if t != nil {
+			t.held.Add(1)
+		}
 	}
 	if t == nil {
 		return ptraceotlp.NewExportResponse(), nil

@@ -147,8 +147,17 @@ func TestSmokeThroughBinary(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v", name, err)
 		}
-		if slow && (r.SinkDelay != 300*time.Millisecond || r.QueueMax <= 0) {
-			t.Errorf("slow store %s: sink delay %v, queue peak %.0f: want 300ms and the persistent queue's items read from the collector's metrics", name, r.SinkDelay, r.QueueMax)
+		// The delay reached the pipeline: every export this run's
+		// collector sent was answered only after it. (Not checked by
+		// latency: gateway-keepall's, decision_wait plus the phases of
+		// the 1 s decision tick and the exporter's 1 s flush timer,
+		// varies between runs by more than the 300 ms.)
+		if slow && (r.SinkDelay != 300*time.Millisecond || r.QueueMax <= 0 || r.SinkHeld == 0 || r.SinkHeld != r.SinkRequests) {
+			t.Errorf("slow store %s: sink delay %v, queue peak %.0f, %d of %d exports held back: want 300ms, the persistent queue's items read from the collector's metrics, and every export answered after the delay",
+				name, r.SinkDelay, r.QueueMax, r.SinkHeld, r.SinkRequests)
+		}
+		if !slow && r.SinkHeld != 0 {
+			t.Errorf("%s: %d exports held back without a delay", name, r.SinkHeld)
 		}
 		if !slow && r.QueueMax != 0 {
 			t.Errorf("%s: queue peak %.0f without the queue poll", name, r.QueueMax)
@@ -190,10 +199,6 @@ func TestSmokeThroughBinary(t *testing.T) {
 		default:
 			runs = append(runs, r)
 		}
-	}
-	// The slow store's answers came 300 ms later than the plain run's.
-	if len(slowRuns) == 1 && len(runs) >= 2 && slowRuns[0].P50 < runs[1].P50+250*time.Millisecond {
-		t.Errorf("slow store: p50 %v against %v without the delay: the sink's delay did not reach the pipeline", slowRuns[0].P50, runs[1].P50)
 	}
 	// The overload run's machinery: the collector inside a memory cgroup,
 	// GOMEMLIMIT, the cgroup's counters (where cgroups can be created).

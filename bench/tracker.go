@@ -47,6 +47,7 @@ type tracker struct {
 	foreign  atomic.Int64 // spans without a valid bench.seq or of another run
 	mismatch atomic.Int64 // bench.seq that does not belong to the span's trace id
 	requests atomic.Int64 // export requests received by the sink
+	held     atomic.Int64 // traces exports the sink answered only after its delay (a slow store)
 	logs     atomic.Int64 // log records received
 	metrics  atomic.Int64 // data points received
 	lastRecv atomic.Int64 // ns since start of the last span received
