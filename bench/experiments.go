@@ -241,23 +241,11 @@ var ownCounters = []string{
 // counters reads ownCounters from the collector's metrics endpoint.
 func (h *harness) counters() map[string]float64 {
 	out := map[string]float64{}
-	resp, err := http.Get("http://" + h.port(13) + "/metrics")
-	if err != nil {
-		return out
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "#") {
-			continue
-		}
+	samples, _ := h.metricSamples(context.Background())
+	for _, m := range samples {
 		for _, name := range ownCounters {
-			if strings.HasPrefix(l, name) {
-				f := strings.Fields(l)
-				v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-				out[name] += v
+			if strings.HasPrefix(m.Series, name) {
+				out[name] += m.Value
 			}
 		}
 	}
@@ -266,19 +254,10 @@ func (h *harness) counters() map[string]float64 {
 
 // heap reads the collector's own metric of its Go heap in use.
 func (h *harness) heap() int64 {
-	resp, err := http.Get("http://" + h.port(13) + "/metrics")
-	if err != nil {
-		return 0
-	}
-	defer resp.Body.Close()
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		l := sc.Text()
-		if strings.HasPrefix(l, "otelcol_process_runtime_heap_alloc_bytes") {
-			f := strings.Fields(l)
-			v, _ := strconv.ParseFloat(f[len(f)-1], 64)
-			return int64(v)
+	samples, _ := h.metricSamples(context.Background())
+	for _, m := range samples {
+		if strings.HasPrefix(m.Series, "otelcol_process_runtime_heap_alloc_bytes") {
+			return int64(m.Value)
 		}
 	}
 	return 0
@@ -569,35 +548,60 @@ var scrapeClient = &http.Client{Timeout: 2 * time.Second}
 // profilelink, by exporter; empty when the scrape failed.
 func (h *harness) queueSizes(ctx context.Context) map[string]float64 {
 	out := map[string]float64{}
+	samples, err := h.metricSamples(ctx)
+	if err != nil {
+		return out // a cut-off body: not a reading
+	}
+	for _, m := range samples {
+		if !strings.HasPrefix(m.Series, "otelcol_exporter_queue_size{") || !strings.Contains(m.Series, `data_type="traces"`) || strings.Contains(m.Series, `exporter="profilelink`) {
+			continue
+		}
+		_, rest, _ := strings.Cut(m.Series, `exporter="`)
+		name, _, _ := strings.Cut(rest, `"`)
+		out[name] += m.Value
+	}
+	return out
+}
+
+// metricSample is one line of the collector's Prometheus metrics: the
+// series (name and labels) and its value.
+type metricSample struct {
+	Series string
+	Value  float64
+}
+
+// metricSamples reads the collector's own metrics endpoint (the telemetry
+// port), skipping comments and lines whose value does not parse; a request
+// that fails or a body cut off is an error.
+func (h *harness) metricSamples(ctx context.Context) ([]metricSample, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+h.port(13)+"/metrics", nil)
 	if err != nil {
-		return out
+		return nil, err
 	}
 	resp, err := scrapeClient.Do(req)
 	if err != nil {
-		return out
+		return nil, err
 	}
 	defer resp.Body.Close()
+	var out []metricSample
 	sc := bufio.NewScanner(resp.Body)
 	sc.Buffer(make([]byte, 1<<20), 1<<20)
 	for sc.Scan() {
-		l := sc.Text()
-		if !strings.HasPrefix(l, "otelcol_exporter_queue_size{") || !strings.Contains(l, `data_type="traces"`) || strings.Contains(l, `exporter="profilelink`) {
+		l := strings.TrimSpace(sc.Text())
+		k := strings.LastIndexByte(l, ' ')
+		if l == "" || strings.HasPrefix(l, "#") || k < 0 {
 			continue
 		}
-		f := strings.Fields(l)
-		v, err := strconv.ParseFloat(f[len(f)-1], 64)
+		v, err := strconv.ParseFloat(l[k+1:], 64)
 		if err != nil {
 			continue
 		}
-		_, rest, _ := strings.Cut(l, `exporter="`)
-		name, _, _ := strings.Cut(rest, `"`)
-		out[name] += v
+		out = append(out, metricSample{Series: strings.TrimSpace(l[:k]), Value: v})
 	}
-	if sc.Err() != nil {
-		return map[string]float64{} // a cut-off body: not a reading
+	if err := sc.Err(); err != nil {
+		return nil, fmt.Errorf("reading the collector's metrics: %w", err)
 	}
-	return out
+	return out, nil
 }
 
 // slowStore runs cfgs at the comparison rate with the sink delaying every
