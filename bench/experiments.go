@@ -550,7 +550,7 @@ func (h *harness) queueSizes(ctx context.Context) map[string]float64 {
 	out := map[string]float64{}
 	samples, err := h.metricSamples(ctx)
 	if err != nil {
-		return out // a cut-off body: not a reading
+		return out // the scrape failed or was cut off: no reading
 	}
 	for _, m := range samples {
 		if !strings.HasPrefix(m.Series, "otelcol_exporter_queue_size{") || !strings.Contains(m.Series, `data_type="traces"`) || strings.Contains(m.Series, `exporter="profilelink`) {
